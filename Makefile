@@ -1,0 +1,42 @@
+# rdpbench tasks. PYTHON can point at a virtualenv's interpreter.
+PYTHON ?= python3
+RESULTS ?= results
+ANCHOR ?= jpeg
+SHARED ?= $(abspath ../shared/datasets)
+
+.PHONY: setup setup-system run test bench bd-rate report regress baselines weights clean
+
+setup-system:  ## Debian packages for the command-line codecs and report rendering (needs root)
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  ffmpeg aom-tools x265 svt-av1 libjxl-tools libavif-bin webp libheif-examples libopenjp2-tools chromium
+
+setup:  ## Python packages (torch from the pinned local wheels, then rdpbench with every extra)
+	$(PYTHON) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(PYTHON) -m pip install -q -e ".[all,test]"
+
+run:  ## The main job on the offline default (classical suite on the shipped sample)
+	$(PYTHON) run.py codec=classical dataset=sample results_dir=$(RESULTS)
+
+test:
+	$(PYTHON) -m pytest -q
+
+bench:  ## Speed/overhead benchmarks; results recorded under benchmarks/results/
+	RDPBENCH_DATA_ROOT=$${RDPBENCH_DATA_ROOT:-$(SHARED)} $(PYTHON) benchmarks/run_all.py
+
+bd-rate:
+	$(PYTHON) -m rdpbench.reports.cli bd-rate --results $(RESULTS) --anchor $(ANCHOR)
+
+report:
+	$(PYTHON) -m rdpbench.reports.cli report --results $(RESULTS) --anchor $(ANCHOR)
+
+regress:  ## Recompute the RD baselines and fail on drift beyond tolerance
+	$(PYTHON) -m rdpbench.reports.cli regress
+
+baselines:  ## Re-record the RD baselines on purpose
+	$(PYTHON) -m rdpbench.reports.cli baselines
+
+weights:  ## Fetch every model weight the configured metrics and codecs need (needs network)
+	$(PYTHON) -m rdpbench.weights_cli fetch
+
+clean:
+	rm -rf $(RESULTS)/rows $(RESULTS)/streams $(RESULTS)/recon $(RESULTS)/failures $(RESULTS)/dataset_metrics $(RESULTS)/_hydra

@@ -1,0 +1,106 @@
+"""JPEG, WebP and AVIF through Pillow (libjpeg-turbo, libwebp, libavif+aom as bundled in its wheels)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from rdpbench.bitstream import Header
+from rdpbench.codecs.base import Codec, Knob, OperatingPoint
+from rdpbench.codecs.registry import register_codec
+from rdpbench.errors import ConfigError
+
+
+class PillowCodec(Codec):
+    """Encode with Image.save(format=...), decode with Image.open: the library's own container."""
+
+    pillow_format: ClassVar[str]
+
+    def save_options(self, op: OperatingPoint) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def encode_payload(self, image: np.ndarray, op: OperatingPoint) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(image, "RGB").save(buffer, format=self.pillow_format, **self.save_options(op))
+        return buffer.getvalue()
+
+    def decode_payload(self, payload: bytes, header: Header, op: OperatingPoint) -> np.ndarray:
+        with Image.open(io.BytesIO(payload), formats=[self.pillow_format]) as img:
+            img.load()
+            return np.asarray(img.convert("RGB"))
+
+    def config(self) -> dict[str, Any]:
+        import PIL
+
+        return {**super().config(), "pillow": PIL.__version__, **self.save_options({k.name: k.low for k in self.knobs})}
+
+
+JPEG_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+
+
+@register_codec
+class JPEG(PillowCodec):
+    """Baseline JPEG with optimised Huffman tables (libjpeg-turbo via Pillow)."""
+
+    name = "jpeg"
+    codec_id = 1
+    pillow_format = "JPEG"
+    knobs = (Knob("quality", 1, 100),)
+    rate_knob = "quality"
+
+    def __init__(self, ops=None, subsampling: str = "4:2:0") -> None:
+        if subsampling not in JPEG_SUBSAMPLING:
+            raise ConfigError(f"codec 'jpeg': subsampling {subsampling!r} not in {sorted(JPEG_SUBSAMPLING)}")
+        self.subsampling = subsampling
+        super().__init__(ops)
+
+    def save_options(self, op: OperatingPoint) -> dict[str, Any]:
+        return {"quality": int(op["quality"]), "subsampling": JPEG_SUBSAMPLING[self.subsampling],
+                "optimize": True}
+
+
+@register_codec
+class WebP(PillowCodec):
+    """Lossy WebP (libwebp via Pillow), slowest/best method by default."""
+
+    name = "webp"
+    codec_id = 2
+    pillow_format = "WEBP"
+    knobs = (Knob("quality", 0, 100),)
+    rate_knob = "quality"
+
+    def __init__(self, ops=None, method: int = 6) -> None:
+        self.method = method
+        super().__init__(ops)
+
+    def save_options(self, op: OperatingPoint) -> dict[str, Any]:
+        return {"quality": int(op["quality"]), "method": self.method, "lossless": False, "exact": False}
+
+
+AVIF_SUBSAMPLING = ("4:4:4", "4:2:2", "4:2:0")
+
+
+@register_codec
+class AVIF(PillowCodec):
+    """AVIF through Pillow's built-in libavif (aom encoder); single-threaded for reproducible bytes."""
+
+    name = "avif"
+    codec_id = 3
+    pillow_format = "AVIF"
+    knobs = (Knob("quality", 0, 100),)
+    rate_knob = "quality"
+
+    def __init__(self, ops=None, speed: int = 6, subsampling: str = "4:4:4") -> None:
+        if subsampling not in AVIF_SUBSAMPLING:
+            raise ConfigError(f"codec 'avif': subsampling {subsampling!r} not in {list(AVIF_SUBSAMPLING)}")
+        if not 0 <= speed <= 10:
+            raise ConfigError(f"codec 'avif': speed {speed} outside [0, 10]")
+        self.speed, self.subsampling = speed, subsampling
+        super().__init__(ops)
+
+    def save_options(self, op: OperatingPoint) -> dict[str, Any]:
+        return {"quality": int(op["quality"]), "speed": self.speed, "subsampling": self.subsampling,
+                "max_threads": 1}

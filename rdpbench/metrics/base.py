@@ -1,0 +1,100 @@
+"""Metric contract and registry (modelled on pyiqa's create_metric).
+
+Every metric names its one pinned implementation (`implementation`), e.g.
+"LPIPS AlexNet v0.1 (lpips 0.1.4)"; the runner writes that string into every row.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from rdpbench.errors import ConfigError
+
+
+class Metric(ABC):
+    """A full-reference per-image metric on 8-bit RGB HxWx3 arrays."""
+
+    name: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+
+    @property
+    @abstractmethod
+    def implementation(self) -> str:
+        """Library, variant and version: what a reader needs to reproduce the number."""
+
+    @abstractmethod
+    def __call__(self, reference: np.ndarray, reconstruction: np.ndarray) -> float:
+        ...
+
+
+class DatasetMetric(ABC):
+    """A metric over a whole set of (reference, reconstruction) pairs, e.g. FID/KID.
+
+    `compute` returns (value, reason); value None means 'not computable here' and the
+    reason says why (e.g. too few patches), so the column stays empty, honestly.
+    """
+
+    name: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+
+    @property
+    @abstractmethod
+    def implementation(self) -> str:
+        ...
+
+    @abstractmethod
+    def reset(self) -> None:
+        ...
+
+    @abstractmethod
+    def update(self, reference: np.ndarray, reconstruction: np.ndarray) -> None:
+        ...
+
+    @abstractmethod
+    def compute(self) -> tuple[float | None, str]:
+        ...
+
+
+_REGISTRY: dict[str, Callable[..., Metric | DatasetMetric]] = {}
+
+
+def register_metric(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _REGISTRY and _REGISTRY[name] is not factory:
+            raise RuntimeError(f"metric {name!r} registered twice")
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorator
+
+
+def available_metrics() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_metric(name: str, **options: Any) -> Metric | DatasetMetric:
+    """Build a metric by registry name; unknown names list what exists."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown metric {name!r}; available: {available_metrics()}") from None
+    return factory(**options)
+
+
+def metric_direction(name: str) -> bool:
+    """True when higher is better; reports use it to orient BD-rates."""
+    try:
+        return bool(_REGISTRY[name].higher_is_better)  # type: ignore[attr-defined]
+    except KeyError:
+        raise ConfigError(f"unknown metric {name!r}; available: {available_metrics()}") from None
+
+
+def is_dataset_metric(name: str) -> bool:
+    """Dataset-level metrics (FID/KID) are computed after all images, from the stored streams."""
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise ConfigError(f"unknown metric {name!r}; available: {available_metrics()}")
+    return isinstance(factory, type) and issubclass(factory, DatasetMetric)

@@ -1,0 +1,118 @@
+"""A whole run: dataset x codecs -> image tasks (skipping finished ones) -> workers -> summary."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import pandas as pd
+from hydra.utils import instantiate
+from joblib import Parallel, delayed
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from rdpbench.codecs.base import Codec
+from rdpbench.errors import CodecError, ConfigError
+from rdpbench.metrics.base import is_dataset_metric
+from rdpbench.results.provenance import git_commit, package_versions
+from rdpbench.results.store import ResultStore, load_rows, summarize
+from rdpbench.runners.dataset_metrics import compute_dataset_metrics
+from rdpbench.runners.evaluate import evaluate_image
+from rdpbench.runners.tasks import CodecSpec, ImageTask, RunSettings, TaskOutcome
+
+log = logging.getLogger("rdpbench")
+
+
+@dataclass
+class RunReport:
+    done: int = 0
+    skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+    unavailable_codecs: dict[str, str] = field(default_factory=dict)
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+def codec_configs(codec_cfg: DictConfig, single_label: str) -> dict[str, dict[str, Any]]:
+    """A codec config is one adapter (has _target_) or a suite: a mapping of label -> adapter."""
+    container = OmegaConf.to_container(codec_cfg, resolve=True)
+    if not isinstance(container, dict) or not container:
+        raise ConfigError("config `codec` is empty: choose one, e.g. codec=jpeg or codec=classical")
+    if "_target_" in container:
+        return {single_label: container}
+    bad = [label for label, c in container.items() if not (isinstance(c, dict) and "_target_" in c)]
+    if bad:
+        raise ConfigError(f"codec suite entries {bad} are not codec configs (no _target_)")
+    return container
+
+
+def build_codecs(configs: dict[str, dict[str, Any]], report: RunReport) -> list[CodecSpec]:
+    specs = []
+    for label, config in configs.items():
+        spec, codec = CodecSpec.build(label, config)
+        try:
+            codec.requirements()
+        except CodecError as exc:  # e.g. a CLI encoder not installed: skip it, say why
+            report.unavailable_codecs[label] = str(exc)
+            log.warning("skipping codec %s: %s", label, exc)
+            continue
+        if not codec.operating_points():
+            raise ConfigError(f"codec {label!r} has no operating points: set codec.ops (knobs: "
+                              f"{[k.name for k in codec.all_knobs()]})")
+        specs.append(spec)
+    return specs
+
+
+def _execute(tasks: list[ImageTask], settings: RunSettings, workers: int) -> Iterator[TaskOutcome]:
+    if workers <= 1:
+        return (evaluate_image(t, settings) for t in tasks)
+    return Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(evaluate_image)(t, settings) for t in tasks)
+
+
+def run(cfg: DictConfig, codec_label: str) -> RunReport:
+    report = RunReport()
+    dataset = instantiate(cfg.dataset)
+    images = dataset.images()
+    if cfg.max_images:
+        images = images[: int(cfg.max_images)]
+    specs = build_codecs(codec_configs(cfg.codec, codec_label), report)
+    metric_names = tuple(cfg.metrics.names)
+    per_image = tuple(n for n in metric_names if not is_dataset_metric(n))
+    save = cfg.save_reconstructions
+    settings = RunSettings(
+        results_dir=str(cfg.results_dir), dataset=dataset.label, metrics=per_image,
+        metric_options=OmegaConf.to_container(cfg.metrics.options, resolve=True) if "options" in cfg.metrics else {},
+        target_bpp=tuple(float(t) for t in cfg.target_bpp) if cfg.target_bpp else None,
+        verify=str(cfg.verify), save_reconstructions=None if save == "all" else int(save), seed=int(cfg.seed),
+        versions=package_versions(), git_commit=git_commit())
+    if settings.verify not in ("none", "isolated"):
+        raise ConfigError(f"verify={settings.verify!r}: choose none or isolated")
+    store = ResultStore(settings.results_dir)
+    tasks = []
+    for spec in specs:
+        for index, image in enumerate(images):
+            if store.has_rows(settings.dataset, spec.key, image.name):
+                report.skipped += 1
+            else:
+                tasks.append(ImageTask(image, index, spec))
+    log.info("%d image tasks to run, %d already in %s", len(tasks), report.skipped, settings.results_dir)
+    with tqdm(total=len(tasks), unit="img", dynamic_ncols=True) as bar:
+        for outcome in _execute(tasks, settings, int(cfg.workers)):
+            bar.set_postfix_str(f"{outcome.task.codec.label} {outcome.task.image.name}")
+            bar.update()
+            if outcome.ok:
+                report.done += 1
+            else:
+                report.failures.append(outcome.message)
+                tqdm.write(f"FAILED {outcome.message}")
+    dataset_metric_names = [n for n in metric_names if is_dataset_metric(n)]
+    if dataset_metric_names:
+        for spec in specs:
+            compute_dataset_metrics(store, spec, images, dataset_metric_names, settings)
+    rows = load_rows(settings.results_dir)
+    report.summary = summarize(rows)
+    return report

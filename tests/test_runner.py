@@ -1,0 +1,126 @@
+"""The harness end to end: honest rows, decode-from-bytes, resumption, failures, rate control."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from PIL import Image
+
+import rdpbench.codecs  # noqa: F401
+from rdpbench.results.store import load_failures, load_rows
+from rdpbench.runners.run import run
+from rdpbench.runners.tasks import build_codec
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def config(*overrides: str):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "run.py"), *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def test_rows_are_honest_and_decoded_from_the_stored_bytes(tmp_path):
+    report = run(config("codec=jpeg", "codec.ops.quality=[5,40]", f"results_dir={tmp_path}",
+                        "save_reconstructions=all"), "jpeg")
+    assert report.exit_code == 0 and report.done == 4
+    rows = load_rows(tmp_path)
+    assert len(rows) == 8
+    codec = build_codec({"_target_": "rdpbench.codecs.pillow_codecs.JPEG"})
+    for row in rows.itertuples():
+        stream = (tmp_path / row.stream_path).read_bytes()
+        assert row.bytes == len(stream) == row.bytes_header + row.bytes_payload
+        assert row.bpp == pytest.approx(8 * len(stream) / (row.width * row.height))
+        assert row.header_bytes == row.bytes_header > 0
+        recon = np.asarray(Image.open(tmp_path / row.recon_path))
+        assert np.array_equal(recon, codec.decode(stream))
+        assert json.loads(row.metric_impl).keys() == {"psnr", "ms_ssim"}
+        assert row.psnr > 15 and 0 < row.ms_ssim <= 1
+        assert len(row.config_hash) == 64 and row.git_commit
+        assert "numpy" in json.loads(row.versions)
+    assert (tmp_path / "rows" / "sample").is_dir()
+    assert set(report.summary["op_label"]) == {"quality=5", "quality=40"}
+
+
+def test_rerun_skips_finished_images_and_resumes_a_killed_run(tmp_path):
+    overrides = ("codec=webp", "codec.ops.quality=[10]", f"results_dir={tmp_path}")
+    first = run(config(*overrides), "webp")
+    assert first.done == 4
+    row_files = sorted((tmp_path / "rows").rglob("*.json"))
+    before = {p: p.stat().st_mtime_ns for p in row_files}
+    row_files[1].unlink()  # as if the run had been killed before this image finished
+    second = run(config(*overrides), "webp")
+    assert (second.done, second.skipped) == (1, 3)
+    assert all(p.stat().st_mtime_ns == before[p] for p in row_files if p != row_files[1])
+    changed = run(config("codec=webp", "codec.ops.quality=[10]", "codec.method=4", f"results_dir={tmp_path}"), "webp")
+    assert changed.done == 4, "a different codec config is a different result set"
+
+
+def test_bad_image_is_listed_and_the_run_goes_on(tmp_path, small_image):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a", "c"):
+        Image.fromarray(small_image).save(images / f"{name}.png")
+    (images / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    out = tmp_path / "out"
+    proc = run_cli("codec=jpeg", "codec.ops.quality=[10]", "dataset=folder", f"dataset.path={images}",
+                   f"results_dir={out}")
+    assert proc.returncode == 1
+    assert "b.png" in proc.stdout and "2 image tasks done" in proc.stdout
+    assert sorted(load_rows(out)["image"]) == ["a", "c"]
+    assert "b.png" in load_failures(out)["error"].iloc[0]
+
+
+def test_target_bpp_lands_at_or_under_target_and_flags_unreachable(tmp_path):
+    report = run(config("codec=jpeg", "target_bpp=[0.001,0.3,0.6]", f"results_dir={tmp_path}"), "jpeg")
+    assert report.exit_code == 0
+    rows = load_rows(tmp_path)
+    reachable = rows[rows["target_bpp"] > 0.01]
+    assert (reachable["bpp"] <= reachable["target_bpp"]).all()
+    assert reachable["target_reached"].all()
+    assert (reachable["bpp"] > 0.7 * reachable["target_bpp"]).all(), "bisection should land close to the target"
+    unreachable = rows[rows["target_bpp"] == 0.001]
+    assert not unreachable["target_reached"].any()
+    assert set(json.loads(unreachable["op"].iloc[0])) == {"quality"}
+
+
+def test_isolated_verification_and_suites(tmp_path):
+    report = run(config("codec=regress", "verify=isolated", "max_images=1", f"results_dir={tmp_path}",
+                        "codec.avif.ops.quality=[20]", "codec.jpeg2000.ops.psnr_target=[24]",
+                        "codec.webp.ops.quality=[10]", "codec.jpeg.ops.quality=[10]",
+                        "codec.resample_jpeg.ops.quality=[10]"), "regress")
+    rows = load_rows(tmp_path)
+    assert set(rows["codec"]) == {"jpeg", "webp", "avif", "jpeg2000", "resample_jpeg"}
+    assert (rows["verified"] == "isolated").all() and report.exit_code == 0
+
+
+def test_parallel_workers_give_the_same_rows(tmp_path):
+    common = ("codec=jpeg", "codec.ops.quality=[10,30]")
+    run(config(*common, f"results_dir={tmp_path / 'one'}"), "jpeg")
+    run(config(*common, f"results_dir={tmp_path / 'two'}", "workers=2"), "jpeg")
+    keys = ["image", "op_label", "bytes", "psnr"]
+    one = load_rows(tmp_path / "one")[keys].sort_values(keys).reset_index(drop=True)
+    two = load_rows(tmp_path / "two")[keys].sort_values(keys).reset_index(drop=True)
+    assert one.equals(two)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["codec=nosuchcodec"], "Available options in 'codec'"),
+    (["dataset=nosuchset"], "Available options in 'dataset'"),
+    (["codec.ops.quality=[0]"], "outside [1, 100]"),
+    (["metrics.names=[psnr,nosuchmetric]"], "unknown metric 'nosuchmetric'"),
+])
+def test_config_errors_are_clear(tmp_path, args, expected):
+    proc = run_cli(*args, f"results_dir={tmp_path}")
+    assert proc.returncode != 0
+    assert expected in proc.stdout + proc.stderr

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 import rdpbench.codecs  # noqa: F401  (registers built-in codecs)
 import rdpbench.metrics  # noqa: F401  (registers built-in metrics)
 from rdpbench.errors import RdpbenchError
+from rdpbench.results.store import write_atomic
 from rdpbench.runners.run import run
 from rdpbench.weights import configure_library_caches
 
@@ -29,7 +30,7 @@ def main(cfg: DictConfig) -> int:
         sys.exit(2)
     if not report.summary.empty:
         summary_path = Path(cfg.results_dir) / "summary.csv"
-        report.summary.to_csv(summary_path, index=False)
+        write_atomic(summary_path, report.summary.to_csv(index=False).encode())  # multirun jobs share it
         with_cols = [c for c in ("dataset", "codec", "op_label", "images", "bpp", "psnr", "ms_ssim", "lpips", "dists",
                                  "clipsim") if c in report.summary.columns]
         print(report.summary[with_cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))

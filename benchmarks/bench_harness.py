@@ -1,0 +1,85 @@
+"""Harness overhead and parallel speedup on Kodak with classical codecs.
+
+Overhead: the harness (run() with workers=1: stream/row files, provenance, sections)
+versus a bare loop that loads each image and calls the same encode, decode and metric
+functions. Speedup: workers=2 versus workers=1 over the same tasks.
+Writes benchmarks/results/harness.json. Needs the Kodak cache (RDPBENCH_DATA_ROOT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+import rdpbench.codecs  # noqa: F401
+from rdpbench.data.images import load_image
+from rdpbench.metrics.pixel import ms_ssim, psnr
+from rdpbench.runners.run import run
+from rdpbench.runners.tasks import build_codec
+
+REPO = Path(__file__).resolve().parents[1]
+CODEC_OVERRIDES = ["codec.jpeg.ops.quality=[5,30]", "codec.webp.ops.quality=[0,20]", "codec.avif.ops.quality=[5,30]",
+                   "codec.jpeg2000.ops.psnr_target=[22,28]", "codec.resample_jpeg.ops.quality=[20]"]
+
+
+def compose_cfg(results_dir: str, workers: int, images: int):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=[
+            "codec=regress", "dataset=kodak", f"data_root={os.environ.get('RDPBENCH_DATA_ROOT', REPO.parent / 'shared/datasets')}",
+            f"results_dir={results_dir}", f"workers={workers}", f"max_images={images}", "save_reconstructions=0",
+            *CODEC_OVERRIDES])
+
+
+def direct_loop(cfg, images) -> float:
+    """The same work with no harness: load, encode, decode, score."""
+    from omegaconf import OmegaConf
+
+    codecs = {label: build_codec(c) for label, c in OmegaConf.to_container(cfg.codec, resolve=True).items()}
+    start = time.perf_counter()
+    for ref in images:
+        image, _ = load_image(ref.path)
+        for codec in codecs.values():
+            for op in codec.operating_points():
+                decoded = codec.decode(codec.encode(image, op))
+                psnr(image, decoded), ms_ssim(image, decoded)
+    return time.perf_counter() - start
+
+
+def timed_run(cfg) -> float:
+    start = time.perf_counter()
+    report = run(cfg, "regress")
+    assert report.exit_code == 0, report.failures
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=24)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg1 = compose_cfg(f"{tmp}/w1", 1, args.images)
+        from hydra.utils import instantiate
+
+        images = instantiate(cfg1.dataset).images()[: args.images]
+        direct = direct_loop(cfg1, images)
+        harness = timed_run(cfg1)
+        parallel = timed_run(compose_cfg(f"{tmp}/w2", 2, args.images))
+    result = {"images": args.images, "codecs": "regress suite (jpeg, webp, avif, jpeg2000 x2 ops, resample_jpeg x1)",
+              "direct_loop_s": round(direct, 2), "harness_workers1_s": round(harness, 2),
+              "harness_overhead_pct": round(100 * (harness / direct - 1), 2),
+              "harness_workers2_s": round(parallel, 2), "parallel_speedup": round(harness / parallel, 3),
+              "cpu_count": os.cpu_count()}
+    print(json.dumps(result, indent=1))
+    out = REPO / "benchmarks" / "results" / "harness.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -14,9 +14,7 @@ import numpy as np
 from rdpbench.errors import ConfigError
 
 
-class Metric(ABC):
-    """A full-reference per-image metric on 8-bit RGB HxWx3 arrays."""
-
+class _MetricInfo(ABC):
     name: ClassVar[str]
     higher_is_better: ClassVar[bool]
 
@@ -25,25 +23,21 @@ class Metric(ABC):
     def implementation(self) -> str:
         """Library, variant and version: what a reader needs to reproduce the number."""
 
+
+class Metric(_MetricInfo):
+    """A full-reference per-image metric on 8-bit RGB HxWx3 arrays."""
+
     @abstractmethod
     def __call__(self, reference: np.ndarray, reconstruction: np.ndarray) -> float:
         ...
 
 
-class DatasetMetric(ABC):
+class DatasetMetric(_MetricInfo):
     """A metric over a whole set of (reference, reconstruction) pairs, e.g. FID/KID.
 
     `compute` returns (value, reason); value None means 'not computable here' and the
     reason says why (e.g. too few patches), so the column stays empty, honestly.
     """
-
-    name: ClassVar[str]
-    higher_is_better: ClassVar[bool]
-
-    @property
-    @abstractmethod
-    def implementation(self) -> str:
-        ...
 
     @abstractmethod
     def reset(self) -> None:

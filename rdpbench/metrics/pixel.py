@@ -9,6 +9,8 @@ only so that MS-SSIM needs no torch; tests check parity with pytorch_msssim.
 
 from __future__ import annotations
 
+from typing import Callable, ClassVar
+
 import numpy as np
 from scipy.ndimage import correlate1d
 
@@ -85,21 +87,22 @@ def ms_ssim(reference: np.ndarray, reconstruction: np.ndarray) -> float:
     return float(per_channel.mean())
 
 
-@register_metric("psnr")
-class PSNR(Metric):
-    name = "psnr"
-    higher_is_better = True
-    implementation = "PSNR RGB 8-bit, MSE over all channels, float64 (rdpbench)"
+class _ArrayFunctionMetric(Metric):
+    """A metric that is a plain function of the two arrays."""
+
+    function: ClassVar[Callable[[np.ndarray, np.ndarray], float]]
 
     def __call__(self, reference: np.ndarray, reconstruction: np.ndarray) -> float:
-        return psnr(reference, reconstruction)
+        return type(self).function(reference, reconstruction)
+
+
+@register_metric("psnr")
+class PSNR(_ArrayFunctionMetric):
+    name, higher_is_better, function = "psnr", True, psnr
+    implementation = "PSNR RGB 8-bit, MSE over all channels, float64 (rdpbench)"
 
 
 @register_metric("ms_ssim")
-class MSSSIM(Metric):
-    name = "ms_ssim"
-    higher_is_better = True
+class MSSSIM(_ArrayFunctionMetric):
+    name, higher_is_better, function = "ms_ssim", True, ms_ssim
     implementation = "MS-SSIM RGB linear, pytorch_msssim-1.0.0-compatible float64 port (rdpbench)"
-
-    def __call__(self, reference: np.ndarray, reconstruction: np.ndarray) -> float:
-        return ms_ssim(reference, reconstruction)

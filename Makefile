@@ -4,7 +4,7 @@ RESULTS ?= results
 ANCHOR ?= jpeg
 SHARED ?= $(abspath ../shared/datasets)
 
-.PHONY: setup setup-system run test bench bd-rate report regress baselines weights clean
+.PHONY: setup setup-system run test bench bd-rate plots report regress baselines published weights clean
 
 setup-system:  ## Debian packages for the command-line codecs and report rendering (needs root)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
@@ -26,6 +26,9 @@ bench:  ## Speed/overhead benchmarks; results recorded under benchmarks/results/
 bd-rate:
 	$(PYTHON) -m rdpbench.reports.cli bd-rate --results $(RESULTS) --anchor $(ANCHOR)
 
+plots:
+	$(PYTHON) -m rdpbench.reports.cli plots --results $(RESULTS)
+
 report:
 	$(PYTHON) -m rdpbench.reports.cli report --results $(RESULTS) --anchor $(ANCHOR)
 
@@ -34,6 +37,9 @@ regress:  ## Recompute the RD baselines and fail on drift beyond tolerance
 
 baselines:  ## Re-record the RD baselines on purpose
 	$(PYTHON) -m rdpbench.reports.cli baselines
+
+published:  ## Re-convert the published RD points in ../shared/anchors/published into results/published
+	$(PYTHON) -m rdpbench.reports.cli convert-published --source $(abspath ../shared/anchors/published) --dest results/published
 
 weights:  ## Fetch every model weight the configured metrics and codecs need (needs network)
 	$(PYTHON) -m rdpbench.weights_cli fetch

@@ -12,7 +12,7 @@ setup-system:  ## Debian packages for the command-line codecs and report renderi
 
 setup:  ## Python packages (torch from the pinned local wheels, then rdpbench with every extra)
 	$(PYTHON) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-	$(PYTHON) -m pip install -q -e ".[all,test]"
+	$(PYTHON) -m pip install -q -e ".[all,test]" -c requirements/constraints.txt
 
 run:  ## The main job on the offline default (classical suite on the shipped sample)
 	$(PYTHON) run.py codec=classical dataset=sample results_dir=$(RESULTS)

@@ -4,7 +4,7 @@ RESULTS ?= results
 ANCHOR ?= jpeg
 SHARED ?= $(abspath ../shared/datasets)
 
-.PHONY: setup setup-system run test bench bd-rate plots report regress baselines published weights clean
+.PHONY: train-ultralow train-ultralow-gpu setup setup-system run test bench bd-rate plots report regress baselines published weights clean
 
 setup-system:  ## Debian packages for the command-line codecs and report rendering (needs root)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
@@ -40,6 +40,12 @@ baselines:  ## Re-record the RD baselines on purpose
 
 published:  ## Re-convert the published RD points in ../shared/anchors/published into results/published
 	$(PYTHON) -m rdpbench.reports.cli convert-published --source $(abspath ../shared/anchors/published) --dest results/published
+
+train-ultralow:  ## Retrain the shipped ultra-low-rate model on CPU (~30-60 min on 2 cores)
+	$(PYTHON) train.py
+
+train-ultralow-gpu:  ## The full-size training recipe, on a GPU
+	$(PYTHON) train.py --config-name gpu_full
 
 weights:  ## Fetch every model weight the configured metrics and codecs need (needs network)
 	$(PYTHON) -m rdpbench.weights_cli fetch

@@ -1,6 +1,7 @@
-"""Codec adapters. Importing this package registers the built-in ones (weight-free, torch-free)."""
+"""Codec adapters. Importing this package registers every adapter; none imports torch until used."""
 
-from rdpbench.codecs import heif, imagecodecs_codecs, pillow_codecs  # noqa: F401  (registration)
+from rdpbench.codecs import (compressai_zoo, diffc, external, heif, imagecodecs_codecs, msillm,  # noqa: F401
+                             pillow_codecs, trained)
 from rdpbench.codecs.base import Codec, Knob, OperatingPoint, op_label
 from rdpbench.codecs.registry import available_codecs, codec_class, codec_class_by_id, register_codec
 

@@ -1,0 +1,1 @@
+"""Training recipe for the small learned codec shipped with rdpbench (see train.py and conf/train/)."""

@@ -38,6 +38,8 @@ def main(cfg: DictConfig) -> int:
     print(f"{report.done} image tasks done, {report.skipped} already in the store, {len(report.failures)} failed")
     for label, reason in report.unavailable_codecs.items():
         print(f"codec {label} skipped: {reason}")
+    for name, reason in report.unavailable_metrics.items():
+        print(f"metric {name} unavailable (column empty): {reason}")
     for message in report.failures:
         print(f"FAILED: {message}")
     if report.exit_code:

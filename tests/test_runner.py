@@ -114,6 +114,17 @@ def test_parallel_workers_give_the_same_rows(tmp_path):
     assert one.equals(two)
 
 
+def test_missing_metric_weights_leave_the_column_empty_and_say_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("RDPBENCH_CACHE", str(tmp_path / "empty-cache"))
+    report = run(config("codec=jpeg", "codec.ops.quality=[10]", "metrics.names=[psnr,lpips]", "max_images=1",
+                        f"results_dir={tmp_path}"), "jpeg")
+    assert report.exit_code == 0
+    rows = load_rows(tmp_path)
+    assert rows["psnr"].notna().all() and rows["lpips"].isna().all()
+    assert "alexnet" in report.unavailable_metrics["lpips"]
+    assert "alexnet" in json.loads(rows["metric_errors"].iloc[0])["lpips"]
+
+
 @pytest.mark.parametrize("args, expected", [
     (["codec=nosuchcodec"], "Available options in 'codec'"),
     (["dataset=nosuchset"], "Available options in 'dataset'"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -30,6 +31,7 @@ class RunReport:
     skipped: int = 0
     failures: list[str] = field(default_factory=list)
     unavailable_codecs: dict[str, str] = field(default_factory=dict)
+    unavailable_metrics: dict[str, str] = field(default_factory=dict)
     summary: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
@@ -115,4 +117,15 @@ def run(cfg: DictConfig, codec_label: str) -> RunReport:
             compute_dataset_metrics(store, spec, images, dataset_metric_names, settings)
     rows = load_rows(settings.results_dir)
     report.summary = summarize(rows)
+    report.unavailable_metrics = unavailable_metrics(rows, per_image)
     return report
+
+
+def unavailable_metrics(rows: pd.DataFrame, names: tuple[str, ...]) -> dict[str, str]:
+    """Metrics with no value in any row, and the first recorded reason, so a run says why columns are empty."""
+    out = {}
+    for name in names:
+        if rows.empty or name not in rows or rows[name].isna().all():
+            reasons = [json.loads(e).get(name) for e in rows.get("metric_errors", [])]
+            out[name] = next((r for r in reasons if r), "no rows")
+    return out

@@ -7,12 +7,16 @@ SHARED ?= $(abspath ../shared/datasets)
 .PHONY: train-ultralow train-ultralow-gpu setup setup-system run test bench bd-rate plots report regress baselines published weights clean
 
 setup-system:  ## Debian packages for the command-line codecs and report rendering (needs root)
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	  ffmpeg aom-tools x265 svt-av1 libjxl-tools libavif-bin webp libheif-examples libopenjp2-tools chromium
 
+# MS-ILLM: neuralcompression's metadata pins scipy<=1.11.1 and video packages its image models
+# never import, so it is installed without dependencies (what it needs is listed explicitly).
 setup:  ## Python packages (torch from the pinned local wheels, then rdpbench with every extra)
 	$(PYTHON) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 	$(PYTHON) -m pip install -q -e ".[all,test]" -c requirements/constraints.txt
+	$(PYTHON) -m pip install -q --no-deps neuralcompression==0.3.1 fvcore==0.1.5.post20221221 iopath==0.1.10 \
+	  yacs==0.1.8 portalocker==4.4.2 termcolor==3.3.0
 
 run:  ## The main job on the offline default (classical suite on the shipped sample)
 	$(PYTHON) run.py codec=classical dataset=sample results_dir=$(RESULTS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import urllib.request
@@ -83,4 +84,24 @@ def fetch(url: str, destination: Path, sha256: str | None, what: str,
         Path(tmp.name).unlink(missing_ok=True)
         raise error(f"{what}: download of {url} failed its SHA-256 check (expected {sha256})")
     os.replace(tmp.name, destination)
+    return destination
+
+
+HUB_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})\.")
+
+
+def fetch_checkpoint(url: str, destination: Path, what: str, sha256_prefix: str | None = None) -> Path:
+    """Fetch a model checkpoint the way torch.hub does with check_hash=True.
+
+    A fresh download must match `sha256_prefix`, by default the hex prefix in the file
+    name (torch.hub's `-<sha256[:8]>.` convention); a mismatch is deleted, never left for
+    a loader. A file already in the cache is used as it is, as torch.hub uses it.
+    """
+    downloaded = not destination.exists()
+    fetch(url, destination, None, what)
+    if sha256_prefix is None and (match := HUB_HASH_IN_NAME.search(destination.name)):
+        sha256_prefix = match.group(1)
+    if downloaded and sha256_prefix and not sha256_of(destination).startswith(sha256_prefix):
+        destination.unlink()
+        raise WeightsError(f"{what}: download of {url} failed its SHA-256 check (expected prefix {sha256_prefix})")
     return destination

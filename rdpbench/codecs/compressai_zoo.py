@@ -17,7 +17,6 @@ does not promise this across CPUs/GPUs; neither do we.
 from __future__ import annotations
 
 import contextlib
-import re
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Sequence
 
@@ -189,19 +188,10 @@ def zoo_location(architecture: str, metric: str, quality: int) -> tuple[str, Pat
 
 def zoo_checkpoint(architecture: str, metric: str, quality: int) -> Path:
     """The zoo checkpoint, downloaded first (and checked against the hash in its name) if absent."""
-    from rdpbench.weights import fetch, sha256_of
+    from rdpbench.weights import fetch_checkpoint
 
     url, path = zoo_location(architecture, metric, quality)
-    filename = path.name
-    what = f"CompressAI {architecture} {metric} quality {quality}"
-    downloaded = not path.exists()
-    fetch(url, path, None, what)
-    # torch.hub convention: the name ends in -<first 8 hex of the SHA-256>.pth.tar
-    prefix = re.search(r"-([0-9a-f]{8,})\.", filename)
-    if downloaded and prefix and not sha256_of(path).startswith(prefix.group(1)):
-        path.unlink()
-        raise WeightsError(f"{what}: download of {url} does not match the hash in its name")
-    return path
+    return fetch_checkpoint(url, path, f"CompressAI {architecture} {metric} quality {quality}")
 
 
 class CompressAIZoo(CompressAIModelCodec):

@@ -73,7 +73,7 @@ class MSILLM(CompressAIModelCodec):
         return release_location(quality)
 
     def load_net(self, op: OperatingPoint) -> Any:
-        from rdpbench.weights import fetch
+        from rdpbench.weights import fetch_checkpoint
 
         self.requirements()
         from neuralcompression.models import HiFiCAutoencoder
@@ -81,7 +81,7 @@ class MSILLM(CompressAIModelCodec):
         quality = int(op["quality"])
         url, path = self.location(quality)
         if url:
-            fetch(url, path, None, f"MS-ILLM quality {quality}")
+            fetch_checkpoint(url, path, f"MS-ILLM quality {quality}")
         net = HiFiCAutoencoder(**self.architecture)
         try:
             net.load_state_dict(load_checkpoint(path, "codec 'msillm'"))

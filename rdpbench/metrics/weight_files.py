@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rdpbench.errors import WeightsError
-from rdpbench.weights import fetch, sha256_of, torch_hub_checkpoint
+from rdpbench.weights import fetch_checkpoint, sha256_of, torch_hub_checkpoint
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,11 @@ def ensure_hub_file(spec: HubFile, metric: str) -> Path:
 
     Raises WeightsError naming the metric, the file, where it must go and how to get it.
     """
-    destination = spec.path
-    existed = destination.exists()
     try:
-        fetch(spec.url, destination, None, f"metric '{metric}' needs {spec.description}")
+        return fetch_checkpoint(spec.url, spec.path, f"metric '{metric}' needs {spec.description}",
+                                spec.sha256_prefix)
     except WeightsError as exc:
         raise WeightsError(f"{exc}; on a machine with network run: {fetch_command(metric)}") from exc
-    if not existed and not sha256_of(destination).startswith(spec.sha256_prefix):
-        destination.unlink()
-        raise WeightsError(f"metric '{metric}': download of {spec.url} failed its SHA-256 check "
-                           f"(expected prefix {spec.sha256_prefix}); try again")
-    return destination
 
 
 def verify_hub_file(spec: HubFile) -> str:

@@ -125,6 +125,18 @@ def test_missing_metric_weights_leave_the_column_empty_and_say_why(tmp_path, mon
     assert "alexnet" in json.loads(rows["metric_errors"].iloc[0])["lpips"]
 
 
+def test_dataset_metrics_are_stored_per_op_with_their_reason(tmp_path, monkeypatch):
+    from rdpbench.results.store import load_dataset_metrics
+
+    monkeypatch.setenv("RDPBENCH_CACHE", str(tmp_path / "empty-cache"))
+    run(config("codec=jpeg", "codec.ops.quality=[10,30]", "metrics.names=[psnr,fid]", f"results_dir={tmp_path}"),
+        "jpeg")
+    rows = load_dataset_metrics(tmp_path)
+    assert sorted(rows["op_label"]) == ["quality=10", "quality=30"]
+    assert rows["value"].isna().all() and rows["reason"].str.contains("inception").all()
+    assert (rows["n_images"] == 4).all()
+
+
 @pytest.mark.parametrize("args, expected", [
     (["codec=nosuchcodec"], "Available options in 'codec'"),
     (["dataset=nosuchset"], "Available options in 'dataset'"),

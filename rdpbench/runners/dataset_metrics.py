@@ -17,15 +17,14 @@ from rdpbench.data.datasets import ImageRef
 from rdpbench.data.images import load_image
 from rdpbench.errors import MetricUnavailable, WeightsError
 from rdpbench.metrics.base import DatasetMetric, create_metric
-from rdpbench.results.store import ResultStore, load_rows
+from rdpbench.results.store import ResultStore
 from rdpbench.runners.tasks import CodecSpec, RunSettings, build_codec
 
 log = logging.getLogger("rdpbench")
 
 
-def compute_dataset_metrics(store: ResultStore, spec: CodecSpec, images: Sequence[ImageRef], names: Sequence[str],
-                            settings: RunSettings) -> None:
-    rows = load_rows(store.root)
+def compute_dataset_metrics(store: ResultStore, rows: pd.DataFrame, spec: CodecSpec, images: Sequence[ImageRef],
+                            names: Sequence[str], settings: RunSettings) -> None:
     if rows.empty:
         return
     mine = rows[(rows["dataset"] == settings.dataset) & (rows["codec"] == spec.label)

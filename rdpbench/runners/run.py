@@ -13,7 +13,6 @@ from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from rdpbench.codecs.base import Codec
 from rdpbench.errors import CodecError, ConfigError
 from rdpbench.metrics.base import is_dataset_metric
 from rdpbench.results.provenance import git_commit, package_versions
@@ -112,10 +111,10 @@ def run(cfg: DictConfig, codec_label: str) -> RunReport:
                 report.failures.append(outcome.message)
                 tqdm.write(f"FAILED {outcome.message}")
     dataset_metric_names = [n for n in metric_names if is_dataset_metric(n)]
+    rows = load_rows(settings.results_dir)  # read once: dataset metrics and the summary share it
     if dataset_metric_names:
         for spec in specs:
-            compute_dataset_metrics(store, spec, images, dataset_metric_names, settings)
-    rows = load_rows(settings.results_dir)
+            compute_dataset_metrics(store, rows, spec, images, dataset_metric_names, settings)
     report.summary = summarize(rows)
     report.unavailable_metrics = unavailable_metrics(rows, per_image)
     return report

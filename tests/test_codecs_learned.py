@@ -15,8 +15,8 @@ import torch
 
 from rdpbench.bitstream import Header
 from rdpbench.codecs.compressai_zoo import (ZOO_CLASSES, Bmshj2018Hyperprior, Cheng2020Anchor,
-                                            Cheng2020Attn, CompressAIZoo, Mbt2018Mean, pack_strings, unpack_strings,
-                                            zoo_location)
+                                            Cheng2020Attn, CompressAIZoo, Mbt2018Mean, zoo_location)
+from rdpbench.codecs.learned import pack_strings, unpack_strings
 from rdpbench.errors import BitstreamError, CodecError, WeightsError
 
 SMALL = {"bmshj2018-factorized": (8, 12), "bmshj2018-hyperprior": (8, 12), "mbt2018-mean": (8, 12),

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rdpbench.codecs.compressai_zoo import image_to_tensor, pack_strings
+from rdpbench.codecs.learned import image_to_tensor, pack_strings
 from rdpbench.codecs.trained import SHIPPED_SHA256, SHIPPED_WEIGHTS, UltraLow
 from rdpbench.errors import BitstreamError, CodecError, WeightsError
 from rdpbench.metrics.pixel import psnr

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rdpbench.codecs.base import Knob, OperatingPoint
-from rdpbench.codecs.compressai_zoo import CompressAIModelCodec, load_checkpoint
+from rdpbench.codecs.learned import CompressAIModelCodec, load_checkpoint
 from rdpbench.codecs.registry import register_codec
 from rdpbench.errors import CodecError, WeightsError
 

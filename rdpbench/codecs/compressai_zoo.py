@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from rdpbench.codecs.base import Knob, OperatingPoint
 from rdpbench.codecs.learned import CompressAIModelCodec, load_checkpoint
 from rdpbench.codecs.registry import register_codec
-from rdpbench.errors import ConfigError, WeightsError
+from rdpbench.errors import CodecError, ConfigError, WeightsError
 
 
 def zoo_location(architecture: str, metric: str, quality: int) -> tuple[str, Path]:

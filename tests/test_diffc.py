@@ -14,8 +14,9 @@ import pytest
 from rdpbench.codecs.diffc import DiffC
 from rdpbench.diffusion.gaussian import GaussianDenoiser
 from rdpbench.errors import BitstreamError, CodecError, ConfigError
+from rdpbench.paths import datasets_dir
 
-KODAK = Path("/work/shared/datasets/kodak/kodim23.png")
+KODAK = datasets_dir() / "kodak" / "kodim23.png"
 SMALL = dict(seed=3, num_steps=8, t_max=640, t_min=300, chunk_kl_bits=6.0, slack_bits=2.0, max_bits=9,
              decode_steps=20, tile_size=64, tile_overlap=8)
 
@@ -64,7 +65,7 @@ def test_fresh_process_reproduces_the_encoder_latent(image, tmp_path):
     """The decoder, in another process with only the stream file, reaches the encoder's x_{t_k} bit-exactly."""
     codec = small_codec()
     latents = {}
-    codec.trace(image, 6, on_step=lambda tile, k, x: latents.__setitem__((tile, k), x.copy()))
+    codec.trace(image, {"steps": 6}, 6, on_step=lambda tile, k, x: latents.__setitem__((tile, k), x.copy()))
     stream = codec.encode(image, {"steps": 6})
     (tmp_path / "s.bin").write_bytes(stream)
     script = textwrap.dedent("""
@@ -116,10 +117,10 @@ def test_large_images_are_tiled_and_blended(image):
     """Tile size 32 with 8 px overlap on a 32 x 96 image: 1 x 4 tiles, each with its own seed stream and side info."""
     wide = np.concatenate([image, image[:, ::-1]], axis=1)  # 32 x 96
     tiled, whole = small_codec(tile_size=32, tile_overlap=8), small_codec(tile_size=128)
-    assert len(tiled._boxes(*wide.shape[:2])) == 4 and len(whole._boxes(*wide.shape[:2])) == 1
+    assert len(tiled.grid.boxes(*wide.shape[:2])) == 4 and len(whole.grid.boxes(*wide.shape[:2])) == 1
     stream = tiled.encode(wide, {"steps": 8})
-    header, op, size = tiled.parse_header(stream)
-    *_, codes, _, parts = tiled._parse(stream[size:], header, op["steps"])
+    parsed = tiled.read_stream(stream)
+    codes, parts = [t.kl_codes for t in parsed.rcc.tiles], parsed.sections
     assert len(codes) == 4 and all(len(c) == 8 for c in codes) and len({tuple(c) for c in codes}) > 1
     assert 0 < parts["side"] < 4 * 8  # one KL code per tile per step, entropy-coded: < 1 byte each
     recon = tiled.decode(stream)
@@ -137,7 +138,7 @@ def test_hydra_composes_the_gaussian_variant():
         cfg = compose(config_name="config", overrides=["codec=diffc", "codec/denoiser=gaussian"])
         sd = compose(config_name="config", overrides=["codec=diffc"])
     assert cfg.codec.denoiser._target_ == "rdpbench.diffusion.gaussian.GaussianDenoiser"
-    assert sd.codec.denoiser.model == "runwayml/stable-diffusion-v1-5"
+    assert sd.codec.denoiser.model == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert set(cfg.codec) == set(sd.codec)  # the denoiser group only fills codec.denoiser
     codec = instantiate(cfg.codec, _convert_="all")
     assert isinstance(codec, DiffC) and isinstance(codec.denoiser, GaussianDenoiser)

@@ -105,6 +105,9 @@ class Codec(ABC):
     codec_id: ClassVar[int]
     knobs: ClassVar[tuple[Knob, ...]]
     rate_knob: ClassVar[str]  # the knob that rate control bisects
+    #: one encode yields every operating point (each step prefix is a stream): `encode_many` is then
+    #: one pass, and the runner shares its time among the points instead of timing each encode
+    progressive: ClassVar[bool] = False
 
     def __init__(self, ops: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None) -> None:
         self._ops = expand_operating_points(ops, self.all_knobs(), self.name)

@@ -2,6 +2,8 @@
 
 DiffC's state lives in numpy float64 so the step algebra and the RCC are the same
 code for every backend; a backend converts at its boundary (torch for diffusers).
+A denoiser may be conditioned (`cond`: a base reconstruction, text, the tile); an
+unconditional one ignores it, which is always a valid (if more expensive) prior.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
+
+from rdpbench.diffusion.conditioning import Condition
 
 
 class Denoiser(ABC):
@@ -40,8 +44,8 @@ class Denoiser(ABC):
         """Latent (C, h, w) -> uint8 (h*downsample) x (w*downsample) x 3."""
 
     @abstractmethod
-    def predict_x0(self, x_t: np.ndarray, t: int) -> np.ndarray:
-        """The model's x0 estimate at integer timestep t."""
+    def predict_x0(self, x_t: np.ndarray, t: int, cond: Condition | None = None) -> np.ndarray:
+        """The model's x0 estimate at integer timestep t, given what `cond` carries (if it uses it)."""
 
     def requirements(self) -> str:
         """Raise WeightsError naming what is missing; '' when ready."""

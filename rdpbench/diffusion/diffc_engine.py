@@ -5,6 +5,11 @@ same x_t with the same denoiser call, and x_s = mu_p + sigma * u with u the chos
 candidate *as the decoder regenerates it*, so the decoder's trajectory is the
 encoder's, bit for bit. The chunk plan of a step is built from the quantised KL
 (the value that travels), never from the exact one.
+
+A `Condition` (built from decoded bytes on both sides) reaches every denoiser call, and a
+`start` latent replaces the pure-noise x_{t_0} by that latent noised to t_0 with the shared
+seed (the SDEdit-like start from a base reconstruction): both change the prior, never the
+target q(x_s | x_t, x0), so the stream stays a valid DiffC stream under the conditioned model.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from typing import Callable
 import numpy as np
 
 from rdpbench.diffusion.base import Denoiser
+from rdpbench.diffusion.conditioning import Condition
 from rdpbench.diffusion.schedules import ddim_step, posterior, spaced
 from rdpbench.errors import CodecError, ConfigError
-from rdpbench.rcc import ChunkPlan, RCCSettings, decode_sample, dequantise_kl, encode_sample, quantise_kl
+from rdpbench.rcc import ChunkPlan, RCCSettings, TileSteps, decode_sample, encode_sample, quantise_kl
 from rdpbench.rcc import prng
 
 DECODERS = ("flow", "ancestral")
@@ -64,25 +70,30 @@ class DiffCEngine:
                               f"t={settings.t_max}..{settings.t_min}")
 
     def plan(self, kl_code: int, dim: int) -> ChunkPlan:
-        return ChunkPlan.for_kl(dequantise_kl(kl_code, self.settings.kl_levels), dim, self.settings.rcc)
+        return ChunkPlan.for_code(kl_code, self.settings.kl_levels, dim, self.settings.rcc)
 
-    def start(self, shape: tuple[int, ...], tile: int) -> np.ndarray:
-        """x_{t_0} from the shared seed (what both sides start from)."""
-        return prng.generator(prng.SHARED_NOISE, self.settings.seed, tile, 0).standard_normal(shape)
+    def start(self, shape: tuple[int, ...], tile: int, start: np.ndarray | None = None) -> np.ndarray:
+        """x_{t_0} from the shared seed: pure noise, or `start` noised to t_0 (what both sides start from)."""
+        noise = prng.generator(prng.SHARED_NOISE, self.settings.seed, tile, 0).standard_normal(shape)
+        if start is None:
+            return noise
+        abar = float(self.denoiser.alphas_cumprod[self.timesteps[0]])
+        return np.sqrt(abar) * start + np.sqrt(1.0 - abar) * noise
 
-    def _step(self, x: np.ndarray, i: int, choose: Callable[[np.ndarray, np.ndarray, float], np.ndarray]) -> np.ndarray:
+    def _step(self, x: np.ndarray, i: int, cond: Condition | None,
+              choose: Callable[[np.ndarray, np.ndarray, float], np.ndarray]) -> np.ndarray:
         t, s = self.timesteps[i], self.timesteps[i + 1]
-        x0_hat = self.denoiser.predict_x0(x, t)
+        x0_hat = self.denoiser.predict_x0(x, t, cond)
         post = posterior(self.denoiser.alphas_cumprod, t, s)
         mu_p = post.c0 * x0_hat + post.c1 * x
         u = choose(x0_hat, mu_p, post.c0 / post.sigma)
         return mu_p + post.sigma * u.reshape(x.shape).astype(np.float64)
 
-    def encode(self, x0: np.ndarray, tile: int, steps: int,
-               on_step: Callable[[int, np.ndarray], None] | None = None) -> list[StepRecord]:
+    def encode(self, x0: np.ndarray, tile: int, steps: int, on_step: Callable[[int, np.ndarray], None] | None = None,
+               cond: Condition | None = None, start: np.ndarray | None = None) -> list[StepRecord]:
         """Run `steps` steps on the true latent x0; return the records the decoder needs."""
         records: list[StepRecord] = []
-        x = self.start(x0.shape, tile)
+        x = self.start(x0.shape, tile, start)
 
         def choose(x0_hat: np.ndarray, mu_p: np.ndarray, scale: float) -> np.ndarray:
             m = (scale * (x0 - x0_hat)).ravel()
@@ -97,28 +108,29 @@ class DiffCEngine:
             return u
 
         for i in range(steps):
-            x = self._step(x, i, choose)
+            x = self._step(x, i, cond, choose)
             if on_step is not None:
                 on_step(i + 1, x)
         return records
 
-    def replay(self, shape: tuple[int, ...], tile: int, codes: list[int], indices: list[np.ndarray]) -> np.ndarray:
-        """Decoder: x_{t_k} from the side info and indices alone."""
-        x = self.start(shape, tile)
+    def replay(self, shape: tuple[int, ...], tile: int, records: TileSteps, cond: Condition | None = None,
+               start: np.ndarray | None = None) -> np.ndarray:
+        """Decoder: x_{t_k} from the side info and indices alone (and the same cond/start as the encoder)."""
+        x = self.start(shape, tile, start)
         dim = int(np.prod(shape))
-        for i, (code, idx) in enumerate(zip(codes, indices)):
+        for i, (code, idx) in enumerate(zip(records.kl_codes, records.indices)):
             u = partial(decode_sample, idx, self.plan(code, dim), (self.settings.seed, tile, i), dim)
-            x = self._step(x, i, lambda *_, u=u: u())
+            x = self._step(x, i, cond, lambda *_, u=u: u())
         return x
 
-    def denoise(self, x: np.ndarray, steps_sent: int, tile: int) -> np.ndarray:
+    def denoise(self, x: np.ndarray, steps_sent: int, tile: int, cond: Condition | None = None) -> np.ndarray:
         """From x_{t_k} to the latent x0: DDIM eta=0 (flow) or ancestral DDPM steps with shared-seed noise."""
         abar = self.denoiser.alphas_cumprod
         t_k = self.timesteps[steps_sent]
         times = spaced(t_k, 0, min(self.settings.decode_steps, t_k + 1))
         noise = prng.generator(prng.SHARED_NOISE, self.settings.seed, tile, 1)
         for t, s in zip(times, times[1:] + [-1]):
-            x0_hat = self.denoiser.predict_x0(x, t)
+            x0_hat = self.denoiser.predict_x0(x, t, cond)
             if self.settings.decoder == "flow":
                 x = ddim_step(abar, x, x0_hat, t, s)
             else:

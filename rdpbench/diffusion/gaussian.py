@@ -6,7 +6,7 @@ Model (pixel space, x0 = image scaled to [-1, 1], 3 x H x W):
   in an orthonormal periodic DFT basis (f in cycles/pixel).
 Because Q and the DFT are orthonormal, diffusion noise stays white in (k, f), and the MMSE
 estimate is per-frequency Wiener shrinkage:  Y0_hat = sqrt(abar) P / (abar P + 1 - abar) * Y_t.
-The few parameters are fitted on /work/shared/datasets/train by rdpbench.diffusion.fit_gaussian
+The few parameters are fitted on the training photos (../shared/datasets/train) by rdpbench.diffusion.fit_gaussian
 and shipped as gaussian_params.json. This backend is also the test oracle: for data drawn from
 the model the whole DiffC pipeline is analytically tractable (Theis et al. 2022).
 """
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from rdpbench.diffusion.base import Denoiser
+from rdpbench.diffusion.conditioning import Condition
 from rdpbench.diffusion.schedules import log_snr_linear
 from rdpbench.errors import ConfigError
 
@@ -109,7 +110,8 @@ class GaussianDenoiser(Denoiser):
     def to_image(self, latent: np.ndarray) -> np.ndarray:
         return np.clip(np.rint((np.moveaxis(latent, 0, -1) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
-    def predict_x0(self, x_t: np.ndarray, t: int) -> np.ndarray:
+    def predict_x0(self, x_t: np.ndarray, t: int, cond: Condition | None = None) -> np.ndarray:
+        """The unconditional Wiener estimate: `cond` is ignored (ConditionalGaussianDenoiser uses it)."""
         return self.model.wiener_x0(x_t, float(self._abar[t]))
 
     def config(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import numpy as np
 
 from rdpbench.errors import ConfigError
 from rdpbench.rcc import prng
+from rdpbench.rcc.kl_quant import dequantise_kl
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ class ChunkPlan:
         kl_chunk = kl_bits / n_chunks
         bits = min(settings.max_bits, math.ceil(kl_chunk + settings.slack_bits))
         return cls(n_chunks, bits, kl_chunk)
+
+    @classmethod
+    def for_code(cls, kl_code: int, levels: int, dim: int, settings: RCCSettings) -> "ChunkPlan":
+        """The plan both sides derive from the transmitted (quantised) KL, never from the exact one."""
+        return cls.for_kl(dequantise_kl(kl_code, levels), dim, settings)
 
 
 def chunk_dimensions(plan: ChunkPlan, dim: int, words: tuple[int, ...]) -> list[np.ndarray]:

@@ -38,15 +38,6 @@ def _delta_model(levels: int):
     return constriction.stream.model.QuantizedLaplace(-span, span + 1, 0.5 * levels, 0.5 * levels)
 
 
-def zipf_bits(index: np.ndarray, plan: ChunkPlan) -> np.ndarray:
-    """Ideal code length (bits) of indices under the plan's prior, for reporting overhead."""
-    if plan.bits == 0:
-        return np.zeros(np.shape(index))
-    ranks = np.arange(plan.n_candidates, dtype=np.float64) + 1.0
-    log_norm = np.log2(np.sum(ranks ** -plan.zipf_exponent))
-    return plan.zipf_exponent * np.log2(np.asarray(index, dtype=np.float64) + 1.0) + log_norm
-
-
 def kl_code_bits(codes: Sequence[Sequence[int]], levels: int) -> float:
     """Information content of the KL codes under their Laplace model: how `sections` attributes the
     shared range-coded bytes to side info (the coder spends this to within a fraction of a bit)."""

@@ -68,7 +68,7 @@ def _streams(codec: Codec, image: np.ndarray, settings: RunSettings) -> list[tup
     if settings.target_bpp is None:
         ops = codec.operating_points()
         no_target = {"target_bpp": float("nan")}
-        if type(codec).encode_many is Codec.encode_many:  # independent encodes: time each one
+        if not codec.progressive:  # independent encodes: time each one
             timed = []
             for op in ops:
                 start = time.perf_counter()

@@ -1,14 +1,20 @@
 """Overlapping tiles for large images: bounded memory, seamless feathered blending.
 
 Each tile is coded independently (its index enters every PRNG key, it has its own
-side info), so memory is one tile's latent plus the output canvas.
+side info), so memory is one tile's latent plus the output canvas. This is image
+geometry only: any codec that works tile by tile (the generative kit, metrics) uses it.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+
+from rdpbench.errors import ConfigError
+
+Box = tuple[int, int, int, int]  # top, left, height, width
 
 
 def tile_starts(length: int, tile: int, overlap: int, multiple: int) -> list[int]:
@@ -58,3 +64,39 @@ class Blender:
 
     def result(self) -> np.ndarray:
         return np.clip(np.rint(self.canvas / np.maximum(self.weight, 1e-12)), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Padding to a multiple of `multiple` (the latent grid), then overlapping tiles on the padded canvas."""
+
+    tile_size: int
+    overlap: int
+    multiple: int = 1
+
+    def __post_init__(self) -> None:
+        if self.tile_size <= 2 * self.overlap or self.overlap < 0:
+            raise ConfigError(f"tiles: tile_size={self.tile_size} must exceed 2*tile_overlap={2 * self.overlap}")
+        if self.tile_size % self.multiple:
+            raise ConfigError(f"tiles: tile_size={self.tile_size} is not a multiple of the latent downsampling "
+                              f"{self.multiple}")
+
+    def padded(self, height: int, width: int) -> tuple[int, int]:
+        m = self.multiple
+        return -(-height // m) * m, -(-width // m) * m
+
+    def pad(self, image: np.ndarray) -> np.ndarray:
+        """Edge-replicate (right/bottom) to the padded size; decoders crop back to H x W."""
+        height, width = image.shape[:2]
+        ph, pw = self.padded(height, width)
+        return np.pad(image, ((0, ph - height), (0, pw - width), (0, 0)), mode="edge")
+
+    def boxes(self, height: int, width: int) -> list[Box]:
+        """Tiles of an H x W image, on its padded canvas, in raster order."""
+        return tile_boxes(*self.padded(height, width), self.tile_size, self.overlap, self.multiple)
+
+    def latent_shape(self, box: Box, channels: int) -> tuple[int, int, int]:
+        return channels, box[2] // self.multiple, box[3] // self.multiple
+
+    def blender(self, height: int, width: int) -> "Blender":
+        return Blender(*self.padded(height, width), self.overlap)

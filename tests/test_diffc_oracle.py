@@ -31,6 +31,7 @@ import pytest
 from rdpbench.bitstream import Header
 from rdpbench.codecs.diffc import DiffC
 from rdpbench.diffusion.gaussian import GaussianDenoiser, GaussianImageModel
+from rdpbench.rcc import TileSteps
 from rdpbench.rcc.index_coding import kl_code_bits
 
 SIZE, IMAGES, STEPS = 32, 3, (9, 12)
@@ -89,15 +90,15 @@ def measured(tmp_path_factory):
         for k in STEPS:
             plans = [flow.engine.plan(r.kl_code, x0.size) for r in records[:k]]
             header = Header(flow.codec_id, SIZE, SIZE, (k,)).pack()
-            stream = header + flow._payload(header, [records], k, [x0.size])  # the codec's own bytes
+            sent = TileSteps(tuple(r.kl_code for r in records[:k]), tuple(r.indices for r in records[:k]))
+            stream = header + flow.container.pack(header, [sent], [x0.size])  # the codec's own bytes
             res = results[k]
             res["bits"] += 8 * len(stream)
             res["overhead_bound"] += sum(p.n_chunks * (math.log2(p.kl_chunk + 1) + 1) for p in plans) \
                 + kl_code_bits([[r.kl_code for r in records[:k]]], flow.settings.kl_levels) \
-                + 8 * (len(header) + flow.check_bytes) + CODER_FLUSH_BITS
+                + 8 * (len(header) + flow.container.check_bytes) + CODER_FLUSH_BITS
             res["kl"] += sum(r.kl_bits for r in records[:k])
-            sent = records[:k]
-            x_k = flow.engine.replay(x0.shape, image, [r.kl_code for r in sent], [r.indices for r in sent])
+            x_k = flow.engine.replay(x0.shape, image, sent)
             res["se_f"] += float(((flow.engine.denoise(x_k, k, image) - x0) ** 2).sum())
             res["se_a"] += float(((ancestral.engine.denoise(x_k, k, image) - x0) ** 2).sum())
     power = denoiser.model.spectrum(SIZE, SIZE, full=True).ravel()

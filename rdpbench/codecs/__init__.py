@@ -3,7 +3,6 @@
 from rdpbench.codecs import (compressai_zoo, diffc, external, heif, imagecodecs_codecs, msillm,  # noqa: F401
                              pillow_codecs, trained)
 from rdpbench.codecs.base import Codec, Knob, OperatingPoint, op_label
-from rdpbench.codecs.registry import available_codecs, codec_class, codec_class_by_id, register_codec
+from rdpbench.codecs.registry import codec_class_by_id, register_codec
 
-__all__ = ["Codec", "Knob", "OperatingPoint", "op_label", "available_codecs", "codec_class",
-           "codec_class_by_id", "register_codec"]
+__all__ = ["Codec", "Knob", "OperatingPoint", "op_label", "codec_class_by_id", "register_codec"]

@@ -1,7 +1,8 @@
-"""A small registry of codec classes by name and header id, like CompressAI's zoo.
+"""Codec classes by header id, like CompressAI's zoo.
 
-Hydra configs name classes with `_target_`; the registry exists for what a config
-cannot do: map a header's codec id back to a class, and list what is available.
+Hydra configs name classes with `_target_`; the registry exists for what a config cannot do:
+map a header's codec id back to a class (a composite decoder names the codec that made a
+sub-stream it was not configured for), and keep ids unique forever.
 """
 
 from __future__ import annotations
@@ -26,19 +27,8 @@ def register_codec(cls: C) -> C:
     return cls
 
 
-def codec_class(name: str) -> type:
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise ConfigError(f"unknown codec {name!r}; available: {sorted(_BY_NAME)}") from None
-
-
 def codec_class_by_id(codec_id: int) -> type:
     try:
         return _BY_ID[codec_id]
     except KeyError:
         raise ConfigError(f"no codec with header id {codec_id}; known ids: {sorted(_BY_ID)}") from None
-
-
-def available_codecs() -> list[str]:
-    return sorted(_BY_NAME)

@@ -74,14 +74,34 @@ class GaussianImageModel:
         y = np.fft.irfft2(white * np.sqrt(self.spectrum(height, width)), s=(height, width), norm="ortho")
         return np.einsum("kc,khw->chw", self._basis(), y) + self._mean()
 
+    def components(self, x: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """x (3, H, W) -> its coefficients in the model's diagonal basis (colour PCA x orthonormal rfft2),
+        after removing `scale` times the mean (x_t carries sqrt(abar) of it)."""
+        y = np.einsum("kc,chw->khw", self._basis(), x - scale * self._mean())
+        return np.fft.rfft2(y, norm="ortho")
+
+    def from_components(self, coefficients: np.ndarray, height: int, width: int) -> np.ndarray:
+        y0 = np.fft.irfft2(coefficients, s=(height, width), norm="ortho")
+        return np.einsum("kc,khw->chw", self._basis(), y0) + self._mean()
+
     def wiener_x0(self, x_t: np.ndarray, abar: float) -> np.ndarray:
         a, noise = np.sqrt(abar), 1.0 - abar
         height, width = x_t.shape[1:]
-        y_t = np.einsum("kc,chw->khw", self._basis(), x_t - a * self._mean())
         power = self.spectrum(height, width)
         gain = a * power / (abar * power + noise)
-        y0 = np.fft.irfft2(gain * np.fft.rfft2(y_t, norm="ortho"), s=(height, width), norm="ortho")
-        return np.einsum("kc,khw->chw", self._basis(), y0) + self._mean()
+        return self.from_components(gain * self.components(x_t, a), height, width)
+
+    def conditional_x0(self, x_t: np.ndarray, abar: float, base: np.ndarray, gain: np.ndarray,
+                       error: np.ndarray) -> np.ndarray:
+        """E[x0 | x_t, base] when base = h x0 + e per component (h = `gain`, var(e) = `error`, on the
+        rfft2 grid, both in centred coordinates): still per-component Wiener shrinkage, with precision
+        1/P + h^2/S + abar/(1-abar) and mean (h B/S + sqrt(abar) Y_t/(1-abar)) / precision."""
+        a, noise = np.sqrt(abar), 1.0 - abar
+        height, width = x_t.shape[1:]
+        power = self.spectrum(height, width)
+        precision = 1.0 / power + gain ** 2 / error + abar / noise
+        mean = (gain * self.components(base) / error + a * self.components(x_t, a) / noise) / precision
+        return self.from_components(mean, height, width)
 
 
 class GaussianDenoiser(Denoiser):

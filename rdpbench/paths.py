@@ -25,3 +25,11 @@ def datasets_dir() -> Path:
 def training_photos() -> Path:
     """Training/fitting images only (never an evaluation set)."""
     return datasets_dir() / "train"
+
+
+def data_label(path: Path) -> str:
+    """How a fit or a model card names its data: relative to the data root, never a machine's path."""
+    try:
+        return Path(path).resolve().relative_to(datasets_dir().resolve()).as_posix()
+    except ValueError:
+        return Path(path).name

@@ -33,6 +33,12 @@ def tile_boxes(height: int, width: int, tile: int, overlap: int, multiple: int) 
             for left in tile_starts(width, tile, overlap, multiple)]
 
 
+def disjoint_boxes(height: int, width: int, tile: int) -> list[Box]:
+    """Non-overlapping boxes of at most tile x tile covering the image (edge tiles are smaller)."""
+    return [(top, left, min(tile, height - top), min(tile, width - left))
+            for top in range(0, height, tile) for left in range(0, width, tile)]
+
+
 def _ramp(size: int, start: int, length: int, overlap: int) -> np.ndarray:
     """1 inside, linear ramps over `overlap` px on the sides that have a neighbour."""
     ramp = np.ones(size, dtype=np.float32)

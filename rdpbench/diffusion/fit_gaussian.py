@@ -18,8 +18,9 @@ from PIL import Image
 from scipy.optimize import least_squares
 
 from rdpbench.diffusion.gaussian import DEFAULT_PARAMS, GaussianImageModel
+from rdpbench.paths import data_label, training_photos
 
-TRAIN_DIR = Path("/work/shared/datasets/train/BSDS500/train")
+TRAIN_SUBDIR = Path("BSDS500") / "train"  # under the training photos (../shared/datasets/train)
 
 
 def _crops(paths: list[Path], crop: int) -> np.ndarray:
@@ -34,7 +35,8 @@ def _crops(paths: list[Path], crop: int) -> np.ndarray:
     return np.stack(out)
 
 
-def fit(directory: Path = TRAIN_DIR, crop: int = 256, bins: int = 40) -> GaussianImageModel:
+def fit(directory: Path | None = None, crop: int = 256, bins: int = 40) -> GaussianImageModel:
+    directory = directory or training_photos() / TRAIN_SUBDIR
     paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     images = _crops(paths, crop)
     mean = images.mean(axis=(0, 2, 3))
@@ -66,13 +68,13 @@ def fit(directory: Path = TRAIN_DIR, crop: int = 256, bins: int = 40) -> Gaussia
     return GaussianImageModel(
         mean=tuple(float(v) for v in mean), colour_basis=tuple(tuple(float(v) for v in row) for row in basis),
         amplitude=tuple(p[0] for p in params), f0=tuple(p[1] for p in params), alpha=tuple(p[2] for p in params),
-        fitted_on=f"{directory} ({len(images)} centre crops {crop}x{crop})",
+        fitted_on=f"{data_label(directory)} ({len(images)} centre crops {crop}x{crop})",
         notes={"method": __doc__.split("Method (recorded in the JSON): ")[1].split("\n\n")[0].replace("\n", " "),
                "pixel_variance_per_channel": [float(v) for v in eigval[::-1]]})
 
 
 def main(argv: list[str]) -> None:
-    directory = Path(argv[0]) if argv else TRAIN_DIR
+    directory = Path(argv[0]) if argv else None
     out = Path(argv[1]) if len(argv) > 1 else DEFAULT_PARAMS
     model = fit(directory)
     model.save(out)

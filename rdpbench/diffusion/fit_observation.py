@@ -24,7 +24,7 @@ from PIL import Image
 from rdpbench.codecs.base import Codec, op_label
 from rdpbench.diffusion.conditional_gaussian import OBSERVATIONS, ObservationFit, ObservationModel
 from rdpbench.diffusion.gaussian import GaussianDenoiser
-from rdpbench.paths import REPO_ROOT, training_photos
+from rdpbench.paths import REPO_ROOT, data_label, training_photos
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -90,8 +90,7 @@ def fit(name: str, overrides: list[str], directory: Path, images: int, crop: int
     fits = {op_label(op): fit_op(codec, op, crops, denoiser, bins) for op in codec.operating_points()}
     method = __doc__.split("Method (recorded in the JSON): ")[1].strip().replace("\n", " ")
     return ObservationModel(codec.name, config_sha, fits,
-                            fitted_on=f"{directory.name}/ under the shared datasets ({len(crops)} centre crops "
-                                      f"{crop}x{crop})",
+                            fitted_on=f"{data_label(directory)} ({len(crops)} centre crops {crop}x{crop})",
                             notes={"method": method, "bins": bins, "overrides": overrides})
 
 

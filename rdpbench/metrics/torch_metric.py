@@ -14,12 +14,7 @@ import numpy as np
 from rdpbench.device import resolve_device
 from rdpbench.metrics.base import Metric
 from rdpbench.metrics.torch_image import check_pair, to_unit_tensor
-
-
-def tile_boxes(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
-    """Non-overlapping (top, left, h, w) boxes of at most tile x tile covering the image."""
-    return [(top, left, min(tile, height - top), min(tile, width - left))
-            for top in range(0, height, tile) for left in range(0, width, tile)]
+from rdpbench.tiles import disjoint_boxes
 
 
 class TorchPairMetric(Metric):
@@ -56,7 +51,7 @@ class TorchPairMetric(Metric):
         check_pair(reference, reconstruction)
         height, width = reference.shape[:2]
         boxes = ([(0, 0, height, width)] if not self.tile or max(height, width) <= self.tile
-                 else tile_boxes(height, width, self.tile))
+                 else disjoint_boxes(height, width, self.tile))
         total = 0.0
         with torch.inference_mode():
             for top, left, h, w in boxes:

@@ -6,7 +6,6 @@ import hashlib
 import json
 import platform
 import subprocess
-import sys
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -47,7 +46,3 @@ def git_commit() -> str:
         return "unknown"
     return head + ("+dirty" if dirty else "")
 
-
-def describe_environment() -> dict[str, Any]:
-    return {"versions": package_versions(), "git_commit": git_commit(), "platform": platform.platform(),
-            "argv": sys.argv}

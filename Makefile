@@ -1,7 +1,7 @@
 # rdpbench tasks. PYTHON can point at a virtualenv's interpreter.
 PYTHON ?= python3
 RESULTS ?= results
-ANCHOR ?= jpeg
+ANCHOR ?= resample_jpeg
 SHARED ?= $(abspath ../shared/datasets)
 
 .PHONY: train-ultralow train-ultralow-gpu setup setup-system run test bench bd-rate plots report regress baselines published weights clean
@@ -28,13 +28,13 @@ bench:  ## Speed/overhead benchmarks; results recorded under benchmarks/results/
 	RDPBENCH_DATA_ROOT=$${RDPBENCH_DATA_ROOT:-$(SHARED)} $(PYTHON) benchmarks/run_all.py
 
 bd-rate:
-	$(PYTHON) -m rdpbench.reports.cli bd-rate --results $(RESULTS) --anchor $(ANCHOR)
+	$(PYTHON) -m rdpbench.reports.cli bd-rate --results $(RESULTS) --anchor "$(ANCHOR)"
 
 plots:
 	$(PYTHON) -m rdpbench.reports.cli plots --results $(RESULTS)
 
 report:
-	$(PYTHON) -m rdpbench.reports.cli report --results $(RESULTS) --anchor $(ANCHOR)
+	$(PYTHON) -m rdpbench.reports.cli report --results $(RESULTS) --anchor "$(ANCHOR)"
 
 regress:  ## Recompute the RD baselines and fail on drift beyond tolerance
 	$(PYTHON) -m rdpbench.reports.cli regress
@@ -43,7 +43,7 @@ baselines:  ## Re-record the RD baselines on purpose
 	$(PYTHON) -m rdpbench.reports.cli baselines
 
 published:  ## Re-convert the published RD points in ../shared/anchors/published into results/published
-	$(PYTHON) -m rdpbench.reports.cli convert-published --source $(abspath ../shared/anchors/published) --dest results/published
+	$(PYTHON) -m rdpbench.reports.cli convert-published --dest results/published
 
 train-ultralow:  ## Retrain the shipped ultra-low-rate model on CPU (~30-60 min on 2 cores)
 	$(PYTHON) train.py

@@ -6,9 +6,11 @@ Layout under a results directory R:
   streams/<dataset>/<codec>-<hash8>/<image>/<op>.bin the bitstreams every row was measured from
   recon/<dataset>/<codec>-<hash8>/<image>/<op>.png   decoded images (first N images of a run)
   dataset_metrics/<dataset>/<codec>-<hash8>.json     FID/KID and other dataset-level rows
+  metrics/<metric>.json                              what reports need about a metric column: label,
+                                                     unit, direction (implementations are in the rows)
   summary.csv                                        per dataset x codec x op means
 Every file is written to a temporary name and renamed, so a killed run leaves only
-whole files: a rerun skips every image whose row file exists.
+whole files, and processes sharing one store (array jobs) never see half a file.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
+
+from rdpbench.metrics.base import MetricInfo
 
 SUMMARY_KEYS = ["dataset", "codec", "config_hash", "op_label"]
 
@@ -49,8 +54,10 @@ class ResultStore:
     def _file(self, kind: str, dataset: str, codec_key: str, image: str) -> Path:
         return self.root / kind / safe_name(dataset) / codec_key / f"{safe_name(image)}.json"
 
-    def has_rows(self, dataset: str, codec_key: str, image: str) -> bool:
-        return self._file("rows", dataset, codec_key, image).exists()
+    def read_rows(self, dataset: str, codec_key: str, image: str) -> list[dict[str, Any]] | None:
+        """One finished image's rows, None when it has none yet."""
+        path = self._file("rows", dataset, codec_key, image)
+        return json.loads(path.read_text()) if path.exists() else None
 
     def write_rows(self, dataset: str, codec_key: str, image: str, rows: list[dict[str, Any]]) -> None:
         write_atomic(self._file("rows", dataset, codec_key, image), json.dumps(rows, indent=1).encode())
@@ -66,6 +73,12 @@ class ResultStore:
 
     def write_artifact(self, relative: Path, data: bytes) -> None:
         write_atomic(self.root / relative, data)
+
+    def read_artifact(self, relative: str | Path) -> bytes:
+        return (self.root / relative).read_bytes()
+
+    def write_metric_info(self, info: MetricInfo) -> None:
+        write_atomic(self.root / "metrics" / f"{safe_name(info.name)}.json", json.dumps(asdict(info)).encode())
 
     def write_dataset_metrics(self, dataset: str, codec_key: str, rows: list[dict[str, Any]]) -> None:
         path = self.root / "dataset_metrics" / safe_name(dataset) / f"{codec_key}.json"
@@ -91,6 +104,12 @@ def load_failures(root: str | Path) -> pd.DataFrame:
 
 def load_dataset_metrics(root: str | Path) -> pd.DataFrame:
     return pd.DataFrame(_read_json_lists((Path(root) / "dataset_metrics").glob("*/*.json")))
+
+
+def load_metric_info(root: str | Path) -> dict[str, MetricInfo]:
+    """Label, unit and direction of every metric a run wrote into the store, by name."""
+    infos = (MetricInfo(**record) for record in _read_json_lists((Path(root) / "metrics").glob("*.json")))
+    return {info.name: info for info in infos}
 
 
 def metric_columns(rows: pd.DataFrame) -> list[str]:

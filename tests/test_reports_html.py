@@ -74,7 +74,7 @@ def test_visual_grid_picks_nearest_op_and_labels_panels(tmp_path):
     originals = write_originals(tmp_path / "orig")
     fig, notes = visual_grid(rows, root, "kodak", "img0", 0.04, originals / "img0.png", crop=(0, 0, 16))
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles[0] == "original" and "jpeg\n0.0400 bpp (q=5)" in titles and notes == []
+    assert titles[0] == "original" and "JPEG\n0.0400 bpp (q=5)" in titles and notes == []
     assert fig.axes[0].images[0].get_array().shape == (16, 16, 3)
     fig, notes = visual_grid(rows, root, "kodak", "img0", 0.04, None)
     assert "original" not in [ax.get_title() for ax in fig.axes] and notes == []

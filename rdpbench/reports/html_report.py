@@ -63,8 +63,9 @@ EXPLANATION = [
     "whether higher or lower is better.",
     "In the RD plots each line is a curve's Pareto front for that panel's metric (no other point of the curve "
     "has both less rate and better quality); operating points off the front are drawn as faint markers. A "
-    "codec's measured and published curves share a colour family. The bpp axis spans the measured rates; the "
-    "title says how many of the dataset's images were measured.",
+    "codec's measured and published curves share a colour family. The bpp axis spans the measured rates in the "
+    "ultra-low range (0.003-0.1 bpp; `--bpp-range` for another); the title says how many of the dataset's "
+    "images were measured.",
     "A codec label that appears with more than one configuration (config hash) in a dataset is shown as "
     "`<codec> [<hash8>]`, one curve per configuration: configurations are never averaged together.",
     "Published curves (dashed, labelled `(published)`) are other people's numbers on the same dataset, "

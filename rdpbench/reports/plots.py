@@ -33,6 +33,7 @@ DEFAULT_PUBLISHED = ("jpeg", "webp", "bpg_444_x265_ycbcr", "vtm", "av1", "compre
                      "compressai-cheng2020-attn_mse_cuda", "MS-ILLM", "No-GAN", "StableCodec", "DiffEIC")
 LEGEND_COLUMNS = 3
 RANGE_MARGIN = 1.12  # the default bpp axis: measured range widened by this factor at each end (log axis)
+ULTRA_LOW = (0.003, 0.1)  # bpp: the range rdpbench is about; the default axis keeps to it when rates fall in it
 MEASURED_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 PUBLISHED_MARKERS = ("x", "+", "1", "2", "3", "4", "|")
 # One hue per family (tab10, then tab20's lighter partners); shades separate curves inside a family.
@@ -47,10 +48,13 @@ class Style:
     label: str
 
 
-def _shade(color: tuple[float, ...], position: float) -> tuple[float, float, float]:
-    """`color` with its lightness moved to 0.28 (position 0) .. 0.68 (position 1), saturation kept."""
-    h, _, s = colorsys.rgb_to_hls(*mcolors.to_rgb(color))
-    return colorsys.hls_to_rgb(h, 0.28 + 0.40 * position, min(1.0, s * 1.1))
+def _shade(color: tuple[float, ...], position: float | None) -> tuple[float, float, float]:
+    """`color` itself (position None), or with its lightness moved from 0.12 below (position 0) to 0.22
+    above (position 1) its own, so shades of one family stay apart from the neighbouring hues."""
+    if position is None:
+        return mcolors.to_rgb(color)
+    h, lightness, s = colorsys.rgb_to_hls(*mcolors.to_rgb(color))
+    return colorsys.hls_to_rgb(h, min(0.8, max(0.22, lightness - 0.12 + 0.34 * position)), s)
 
 
 def curve_styles(measured: list[str], published: list[str]) -> dict[tuple[str, str], Style]:
@@ -65,7 +69,7 @@ def curve_styles(measured: list[str], published: list[str]) -> dict[tuple[str, s
         hue = HUES[index % len(HUES)]
         counts = {"measured": 0, "published": 0}
         for position, (kind, name) in enumerate(curves):
-            shade = 0.5 if len(curves) == 1 else position / (len(curves) - 1)
+            shade = None if len(curves) == 1 else position / (len(curves) - 1)
             markers = MEASURED_MARKERS if kind == "measured" else PUBLISHED_MARKERS
             marker = markers[counts[kind] % len(markers)]
             counts[kind] += 1
@@ -76,12 +80,14 @@ def curve_styles(measured: list[str], published: list[str]) -> dict[tuple[str, s
 
 def bpp_limits(points: pd.DataFrame, published: pd.DataFrame, bpp_range: tuple[float, float] | None
                ) -> tuple[float, float]:
-    """The bpp axis: `bpp_range`, else the measured rates widened by RANGE_MARGIN (published rates when
-    nothing was measured)."""
+    """The bpp axis: `bpp_range`, else the measured ultra-low range: the measured rates inside ULTRA_LOW
+    (all measured rates when none is), widened by RANGE_MARGIN; published rates when nothing was measured."""
     if bpp_range is not None:
         return bpp_range
     rates = points["bpp"] if not points.empty else published["bpp"]
     rates = rates[rates > 0]
+    low = rates[(rates >= ULTRA_LOW[0]) & (rates <= ULTRA_LOW[1])]
+    rates = low if len(low) else rates
     return float(rates.min()) / RANGE_MARGIN, float(rates.max()) * RANGE_MARGIN
 
 
@@ -137,9 +143,13 @@ def rd_figure(points: pd.DataFrame, infos: dict[str, MetricInfo], published: pd.
     if not shown or (points.empty and published.empty):
         return None, notes
     limits = bpp_limits(points, published, bpp_range)
+    beyond = int((~_in_range(points["bpp"].to_numpy(dtype=float), limits)).sum()) if not points.empty else 0
+    if beyond:
+        notes.append(f"bpp axis {limits[0]:.3g}-{limits[1]:.3g} (the measured ultra-low range): {beyond} measured "
+                     f"operating point(s) outside it not drawn; show them with --bpp-range LOW HIGH")
     inside = _in_range(published["bpp"].to_numpy(dtype=float), limits)
     if not inside.all():
-        notes.append(f"bpp axis {limits[0]:.3g}-{limits[1]:.3g}{'' if bpp_range else ' (the measured range)'}: "
+        notes.append(f"bpp axis {limits[0]:.3g}-{limits[1]:.3g}{'' if bpp_range else ' (the measured ultra-low range)'}: "
                      f"{int((~inside).sum())} published point(s) outside it not drawn; choose the range with "
                      f"--bpp-range LOW HIGH")
     published = published[published["codec"].isin(set(published.loc[inside, "codec"]))]
@@ -147,7 +157,7 @@ def rd_figure(points: pd.DataFrame, infos: dict[str, MetricInfo], published: pd.
     published_names = sorted(published["codec"].unique())
     styles = curve_styles(measured, published_names)
     legend_rows = -(-(len(measured) + len(published_names)) // LEGEND_COLUMNS)
-    legend_height = 0.2 * legend_rows + 0.3
+    legend_height = 0.18 * legend_rows + 0.2
     fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 3.7 + legend_height), squeeze=False)
     for ax, metric in zip(axes[0], shown):
         info = infos[metric]

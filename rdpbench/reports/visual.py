@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 from rdpbench.data import Folder, load_image  # noqa: E402
 from rdpbench.errors import RdpbenchError  # noqa: E402
 from rdpbench.reports.curves import add_curve_labels  # noqa: E402
+from rdpbench.reports.names import display_name  # noqa: E402
 from rdpbench.weights import sha256_of  # noqa: E402
 
 DEFAULT_CROP = 256
@@ -115,7 +116,8 @@ def visual_grid(rows: pd.DataFrame, results_dir: Path, dataset: str, image: str,
     for point in points.itertuples():
         path = Path(results_dir) / point.recon_path
         try:
-            panels.append((f"{point.curve}\n{point.bpp:.4f} bpp ({point.op_label})", load_image(path)[0]))
+            panels.append((f"{display_name(point.curve)}\n{point.bpp:.4f} bpp ({point.op_label})",
+                           load_image(path)[0]))
         except RdpbenchError as exc:
             notes.append(f"{dataset}/{image}/{point.curve}: {exc}")
     if not panels:

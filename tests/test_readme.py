@@ -70,3 +70,18 @@ def test_readme_sets_up_in_a_virtualenv_before_installing():
     assert "-m venv" in setup and "activate" in setup
     assert setup.index("-m venv") < setup.index("make setup ")  # `make setup-system` (apt) may come first
     assert "RDPBENCH_DATA_ROOT=../shared/datasets" in setup and "make report" in setup
+
+
+def test_run_help_explains_rdpbench_not_hydra():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(REPO / "run.py"), "--help"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.returncode == 0
+    text = done.stdout
+    assert text.startswith("rdpbench: rate-distortion-perception benchmark") and "powered by Hydra" not in text
+    assert "codec.ops.quality=" in text and "target_bpp" in text and "max_images=N" in text
+    groups = dict(line.split(": ", 1) for line in text.splitlines() if re.match(r"^[a-z/]+: [a-z0-9_, ]+$", line))
+    assert set(groups) == {"codec", "codec/denoiser", "dataset", "metrics"}, "no unusable groups (train) listed"
+    assert "jpeg_compressai" in groups["codec"]

@@ -15,12 +15,14 @@ whole files, and processes sharing one store (array jobs) never see half a file.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
@@ -36,6 +38,33 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.flush()
         os.fsync(tmp.fileno())
     os.replace(tmp.name, path)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on a folder between processes (flock; also across NFSv4 clients), for
+    read-merge-write updates; plain writes need none (they are atomic renames)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def merge_metrics(row: dict[str, Any], values: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """`row` with the metrics `names` (value, implementation, error) taken from `values` (another row
+    of the same stream, or freshly computed scores); its other metrics are kept."""
+    names = list(names)
+    impl = json.loads(row.get("metric_impl") or "{}")
+    errors = {k: v for k, v in json.loads(row.get("metric_errors") or "{}").items() if k not in names}
+    their_impl = json.loads(values.get("metric_impl") or "{}")
+    their_errors = json.loads(values.get("metric_errors") or "{}")
+    impl.update({n: their_impl[n] for n in names if n in their_impl})
+    errors.update({n: their_errors[n] for n in names if n in their_errors})
+    return {**row, **{n: values.get(n) for n in names}, "metric_impl": json.dumps(impl, sort_keys=True),
+            "metric_errors": json.dumps(errors, sort_keys=True)}
 
 
 def safe_name(text: str) -> str:
@@ -60,7 +89,19 @@ class ResultStore:
         return json.loads(path.read_text()) if path.exists() else None
 
     def write_rows(self, dataset: str, codec_key: str, image: str, rows: list[dict[str, Any]]) -> None:
-        write_atomic(self._file("rows", dataset, codec_key, image), json.dumps(rows, indent=1).encode())
+        """Write one image's rows. When rows of the same streams are already stored (another process,
+        e.g. an array job with other metrics, finished them meanwhile), their metrics that `rows` lack
+        are kept, so concurrent runs adding different metrics lose nothing."""
+        path = self._file("rows", dataset, codec_key, image)
+        with _locked(path.parent):
+            stored = {(r["op_label"], r["bytes"]): r for r in json.loads(path.read_text())} if path.exists() else {}
+            merged = []
+            for row in rows:
+                other = stored.get((row["op_label"], row["bytes"]))
+                theirs = set(json.loads(other.get("metric_impl") or "{}")) if other else set()
+                missing = theirs - set(json.loads(row.get("metric_impl") or "{}"))
+                merged.append(merge_metrics(row, other, sorted(missing)) if missing else row)
+            write_atomic(path, json.dumps(merged, indent=1).encode())
         self._file("failures", dataset, codec_key, image).unlink(missing_ok=True)
 
     def write_failure(self, dataset: str, codec_key: str, image: str, message: str) -> None:

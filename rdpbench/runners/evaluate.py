@@ -23,7 +23,7 @@ from rdpbench.codecs.base import Codec, OperatingPoint, op_label
 from rdpbench.data.images import load_image
 from rdpbench.errors import CodecError, DatasetError, MetricUnavailable, RdpbenchError, WeightsError
 from rdpbench.metrics.base import Metric, create_metric
-from rdpbench.results.store import ResultStore
+from rdpbench.results.store import ResultStore, merge_metrics
 from rdpbench.runners.isolated import decode_in_fresh_process
 from rdpbench.runners.rate_control import bisect_to_target, stream_bpp
 from rdpbench.runners.tasks import ImageTask, RunSettings, TaskOutcome, build_codec
@@ -99,16 +99,6 @@ def _streams(codec: Codec, image: np.ndarray, settings: RunSettings) -> list[tup
     return out
 
 
-def merge_scores(row: dict[str, Any], scores: dict[str, Any]) -> dict[str, Any]:
-    """`row` with the metrics in `scores` replaced (values, implementations, errors); others kept."""
-    added = {k: v for k, v in scores.items() if k not in ("metric_impl", "metric_errors")}
-    impl = {**json.loads(row.get("metric_impl") or "{}"), **json.loads(scores["metric_impl"])}
-    errors = {k: v for k, v in json.loads(row.get("metric_errors") or "{}").items() if k not in added}
-    errors.update(json.loads(scores["metric_errors"]))
-    return {**row, **added, "metric_impl": json.dumps(impl, sort_keys=True),
-            "metric_errors": json.dumps(errors, sort_keys=True)}
-
-
 def image_provenance(task: ImageTask, settings: RunSettings) -> dict[str, Any]:
     """Which original a row was measured against, so a report finds and checks it wherever the data
     root is: its dataset, its path relative to the data root (`image_root` "data_root"; the run's
@@ -174,7 +164,7 @@ def _complete(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
         if task.complete.verify and row.get("verified") != "isolated":
             row = {**row, "verified": _verified(task, stream, decoded, row["op_label"])}
         if task.complete.metrics:
-            row = merge_scores(row, score(image, decoded, settings, task.complete.metrics))
+            row = merge_metrics(row, score(image, decoded, settings, task.complete.metrics), task.complete.metrics)
         completed.append({**row, **provenance})
     return completed
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from rdpbench import paths
 
 REPO = Path(__file__).resolve().parents[1]
-# An absolute path into some machine's shared folder (`/work/shared/...`, `/home/x/shared/...`), or
+# An absolute path into some machine's shared folder (`/<dir>/shared/...`), or
 # into this checkout itself; `../shared` and `$RDPBENCH_DATA_ROOT` are how the code says it.
 MACHINE_PATH = re.compile(r"(?<![\w.~$}/])(/[\w.-]+)+/shared/|" + re.escape(str(REPO)))
 
@@ -33,7 +33,8 @@ def test_no_tracked_file_holds_a_machine_path():
 
 def test_shared_paths_resolve_from_the_repository_root(monkeypatch):
     monkeypatch.delenv("RDPBENCH_DATA_ROOT", raising=False)
-    assert paths.data_root() == REPO.parent / "shared" / "datasets"
+    monkeypatch.delenv("RDPBENCH_SHARED", raising=False)
+    assert paths.datasets_dir() == REPO.parent / "shared" / "datasets"
     assert paths.published_anchors_dir() == REPO.parent / "shared" / "anchors" / "published"
     monkeypatch.setenv("RDPBENCH_DATA_ROOT", "/elsewhere/data")
-    assert paths.data_root() == Path("/elsewhere/data")
+    assert paths.datasets_dir() == Path("/elsewhere/data")

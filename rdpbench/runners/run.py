@@ -1,4 +1,4 @@
-"""A whole run: dataset x codecs -> image tasks (skipping finished ones) -> workers -> summary."""
+"""A whole run: dataset x codecs -> image tasks (new, or completing stored rows; finished ones skipped) -> workers -> summary."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from rdpbench.data.datasets import ImageRef
 from rdpbench.errors import CodecError, ConfigError
 from rdpbench.metrics.base import is_dataset_metric, metric_info
 from rdpbench.results.provenance import git_commit, package_versions
@@ -127,23 +128,8 @@ def run(cfg: DictConfig, codec_label: str, dataset_id: str = "") -> RunReport:
     store = ResultStore(settings.results_dir)
     for name in metric_names:
         store.write_metric_info(metric_info(name))
-    # The implementation of each requested metric is part of what makes stored rows reusable.
-    implementations, unavailable = {}, {}
-    for name in per_image:
-        metric = metric_or_reason(name, settings.metric_options.get(name, {}))
-        if isinstance(metric, str):
-            unavailable[name] = metric
-        else:
-            implementations[name] = metric.implementation
-    tasks = []
-    for spec in specs:
-        for index, image in enumerate(images):
-            rows = store.read_rows(settings.dataset, spec.key, image.name)
-            completion = Completion.of(rows, implementations, settings.verify) if rows else None
-            if rows and not completion:
-                report.skipped += 1
-            else:
-                tasks.append(ImageTask(image, index, spec, completion))
+    unavailable: dict[str, str] = {}
+    tasks = plan(store, specs, images, settings, unavailable, report)
     log.info("%d image tasks to run (%d completed from stored streams), %d already in %s", len(tasks),
              sum(t.complete is not None for t in tasks), report.skipped, settings.results_dir)
     with tqdm(total=len(tasks), unit="img", dynamic_ncols=True) as bar:
@@ -167,6 +153,30 @@ def run(cfg: DictConfig, codec_label: str, dataset_id: str = "") -> RunReport:
     report.store_summary = summarize(rows)
     report.unavailable_metrics = unavailable_metrics(mine, per_image, unavailable)
     return report
+
+
+def plan(store: ResultStore, specs: list[CodecSpec], images: list[ImageRef], settings: RunSettings,
+         unavailable: dict[str, str], report: RunReport) -> list[ImageTask]:
+    """The image tasks this run needs: new images, and stored ones whose rows lack a requested metric
+    (or were measured by another implementation of it) or a requested verification; the rest are
+    counted as skipped. Metrics that cannot be built here go to `unavailable` with the reason."""
+    implementations = {}  # the implementation of each requested metric is part of what makes rows reusable
+    for name in settings.metrics:
+        metric = metric_or_reason(name, settings.metric_options.get(name, {}))
+        if isinstance(metric, str):
+            unavailable[name] = metric
+        else:
+            implementations[name] = metric.implementation
+    tasks = []
+    for spec in specs:
+        for index, image in enumerate(images):
+            rows = store.read_rows(settings.dataset, spec.key, image.name)
+            completion = Completion.of(rows, implementations, settings.verify) if rows else None
+            if rows and not completion:
+                report.skipped += 1
+            else:
+                tasks.append(ImageTask(image, index, spec, completion))
+    return tasks
 
 
 def this_run(rows: pd.DataFrame, dataset: str, specs: list[CodecSpec], images: list[str]) -> pd.DataFrame:

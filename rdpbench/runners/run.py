@@ -1,4 +1,4 @@
-"""A whole run: dataset x codecs -> image tasks (new, or completing stored rows; finished ones skipped) -> workers -> summary."""
+"""A whole run: dataset x codecs -> image tasks (new ones, or stored rows to complete) -> workers -> summary."""
 
 from __future__ import annotations
 

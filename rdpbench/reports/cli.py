@@ -99,7 +99,8 @@ def cmd_visual(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     options = ReportOptions(anchor=args.anchor, metrics=args.metrics, method=args.method, log_bpp=args.log_bpp,
-                            bpp_range=tuple(args.bpp_range) if args.bpp_range else None, published_dir=args.published, visual_bpp=args.visual_bpp,
+                            bpp_range=tuple(args.bpp_range) if args.bpp_range else None,
+                            published_dir=args.published, visual_bpp=args.visual_bpp,
                             visual_images=args.visual_images, originals_dir=args.originals, data_root=args.data_root,
                             crop=tuple(args.crop) if args.crop else None)
     html_path, md_path = build_report(args.results, args.out or args.results / "reports", options)

@@ -143,15 +143,12 @@ def rd_figure(points: pd.DataFrame, infos: dict[str, MetricInfo], published: pd.
     if not shown or (points.empty and published.empty):
         return None, notes
     limits = bpp_limits(points, published, bpp_range)
+    axis = f"bpp axis {limits[0]:.3g}-{limits[1]:.3g}" + ("" if bpp_range else " (the measured ultra-low range)")
     beyond = int((~_in_range(points["bpp"].to_numpy(dtype=float), limits)).sum()) if not points.empty else 0
-    if beyond:
-        notes.append(f"bpp axis {limits[0]:.3g}-{limits[1]:.3g} (the measured ultra-low range): {beyond} measured "
-                     f"operating point(s) outside it not drawn; show them with --bpp-range LOW HIGH")
     inside = _in_range(published["bpp"].to_numpy(dtype=float), limits)
-    if not inside.all():
-        notes.append(f"bpp axis {limits[0]:.3g}-{limits[1]:.3g}{'' if bpp_range else ' (the measured ultra-low range)'}: "
-                     f"{int((~inside).sum())} published point(s) outside it not drawn; choose the range with "
-                     f"--bpp-range LOW HIGH")
+    for count, what in ((beyond, "measured operating point(s)"), (int((~inside).sum()), "published point(s)")):
+        if count:
+            notes.append(f"{axis}: {count} {what} outside it not drawn; choose the range with --bpp-range LOW HIGH")
     published = published[published["codec"].isin(set(published.loc[inside, "codec"]))]
     measured = sorted(points["curve"].unique()) if not points.empty else []
     published_names = sorted(published["codec"].unique())

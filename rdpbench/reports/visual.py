@@ -57,7 +57,7 @@ def original_for(rows: pd.DataFrame, dataset: str, image: str, originals_dir: st
         if originals_dir is not None:
             match = {ref.name: ref.path for ref in Folder(str(originals_dir), name=dataset).images()}.get(image)
             if match is not None:
-                return match, f"{dataset}/{image}: original taken from {originals_dir} by name (rows record no checksum)"
+                return match, f"{dataset}/{image}: original taken from {originals_dir} by name (no checksum recorded)"
         return None, f"{dataset}/{image}: rows record no original (written by an older rdpbench); pass --originals DIR"
     tried = []
     for path in _candidates(row, originals_dir, data_root):

@@ -157,6 +157,8 @@ def test_a_published_curve_can_be_the_anchor():
         table = bd_table(aggregate(rows), anchor, {"psnr": PSNR}, published=published)
         ok = table[table.status == "ok"]
         assert list(ok.codec) == ["resample_jpeg"] and ok.bd_rate_pct.iloc[0] == pytest.approx(-50.0, abs=1e-6)
+    no_lpips = bd_table(aggregate(rows.assign(lpips=0.3)), "StableCodec", {"lpips": LPIPS}, published=published)
+    assert "the anchor 'StableCodec (published)' has no lpips values" in no_lpips.status.iloc[0]
     missing = bd_table(aggregate(rows), "published:MS-ILLM", {"psnr": PSNR}, published=published)
     assert "published for it: ['StableCodec']" in missing.status.iloc[0]
     flipped = bd_table(aggregate(rows), "StableCodec", {"psnr": MetricInfo("psnr", "PSNR", "dB", False, False)},

@@ -180,6 +180,11 @@ def bd_table(points: pd.DataFrame, anchor: str, infos: dict[str, MetricInfo], me
                                 "status": f"error: no {metric} values in dataset {dataset!r} (metric not run or "
                                           f"failed on every image; see the metric_errors column)"})
                 continue
+            if data.loc[data["curve"] == anchor_curve, metric].isna().all():
+                records.append({**base, "dataset": dataset, "metric": metric,
+                                "status": f"error: the anchor {anchor_curve!r} has no {metric} values in dataset "
+                                          f"{dataset!r}; choose an anchor that reports {metric}"})
+                continue
             fronts = {c: front(d["bpp"], d[metric], info.higher_is_better)
                       for c, d in data.groupby("curve", sort=False)}
             for curve in curves:

@@ -50,3 +50,6 @@ def test_concurrent_processes_share_one_store(tmp_path):
     assert not [p for p in tmp_path.rglob(".*") if p.is_file()], "a temporary file was left behind"
     assert {"psnr", "ms_ssim", "gmsd"} <= set(load_metric_info(tmp_path))
     assert pd.read_csv(tmp_path / "summary.csv")["images"].max() == 4
+    table = [line.split() for line in outputs[4].splitlines() if line.startswith(" sample ") or "op_label" in line]
+    assert table[0][-3:] == ["bpp", "psnr", "gmsd"], "the console table shows this run's metrics"
+    assert {row[1] for row in table[1:]} == {"jpeg"}, "and this run's codecs only"

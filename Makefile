@@ -55,4 +55,5 @@ weights:  ## Fetch every model weight the configured metrics and codecs need (ne
 	$(PYTHON) -m rdpbench.weights_cli fetch
 
 clean:
-	rm -rf $(RESULTS)/rows $(RESULTS)/streams $(RESULTS)/recon $(RESULTS)/failures $(RESULTS)/dataset_metrics $(RESULTS)/_hydra
+	rm -rf $(RESULTS)/rows $(RESULTS)/streams $(RESULTS)/recon $(RESULTS)/failures $(RESULTS)/dataset_metrics \
+	  $(RESULTS)/metrics $(RESULTS)/_hydra

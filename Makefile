@@ -18,8 +18,9 @@ setup:  ## Python packages (torch from the pinned local wheels, then rdpbench wi
 	$(PYTHON) -m pip install -q --no-deps neuralcompression==0.3.1 fvcore==0.1.5.post20221221 iopath==0.1.10 \
 	  yacs==0.1.8 portalocker==4.4.2 termcolor==3.3.0
 
-run:  ## The main job on the offline default (classical suite on the shipped sample)
-	$(PYTHON) run.py codec=classical dataset=sample results_dir=$(RESULTS)
+run:  ## The main job on the offline default: the generative suite on the shipped sample, table and RD plot
+	$(PYTHON) run.py codec=generative dataset=sample metrics=pixel_realism workers=2 results_dir=$(RESULTS)
+	$(PYTHON) -m rdpbench.reports.cli plots --results $(RESULTS)
 
 test:
 	$(PYTHON) -m pytest -q

@@ -84,5 +84,6 @@ def test_run_help_explains_rdpbench_not_hydra():
     assert "codec.ops.quality=" in text and "target_bpp" in text and "max_images=N" in text
     listing = text[text.index("== Choose one option per group"):text.index("== Settings")].splitlines()[1:]
     groups = dict(line.split(": ", 1) for line in listing if ": " in line)
-    assert set(groups) == {"codec", "codec/denoiser", "dataset", "metrics"}, "no unusable groups (train) listed"
+    assert set(groups) == {"codec", "codec/denoiser", "codec/tagger", "dataset", "metrics"}, \
+        "no unusable groups (train) listed"
     assert "jpeg_compressai" in groups["codec"]

@@ -15,7 +15,7 @@ import torch
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from rdpbench.device import resolve_device
+from rdpbench.device import DevicePolicy
 from rdpbench.paths import training_photos
 from rdpbench.training.data import CropBank
 from rdpbench.training.loop import export, train
@@ -30,7 +30,7 @@ def main(cfg: DictConfig) -> None:
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    device = torch.device(DevicePolicy.resolve(cfg.device).activate())  # the run's one device
     bank = CropBank(to_absolute_path(cfg.data.root), cfg.data.crop_size, cfg.data.crops_per_image, cfg.seed)
     print(f"{len(bank)} crops of {cfg.data.crop_size}px from {cfg.data.root}; device {device}", flush=True)
     net = instantiate(cfg.model)

@@ -137,27 +137,42 @@ class Codec(ABC):
         """Raise CodecError naming what is missing (binary, weights); '' when ready."""
         return ""
 
+    def compute(self) -> tuple[str, str]:
+        """(device class, dtype) this codec computes in, recorded in every row; integer codecs run on the CPU."""
+        return "cpu", "n/a"
+
     # --- the contract --------------------------------------------------------------
     def encode(self, image: np.ndarray, op: OperatingPoint) -> bytes:
         image = as_rgb8(image, f"codec {self.name!r}")
         op = self.validate(op)
         height, width = image.shape[:2]
-        fields = tuple(k.to_field(op[k.name]) for k in self.all_knobs())
-        header = Header(self.codec_id, width, height, fields).pack()
-        return header + self.encode_payload(image, op)
+        return self.header_for(width, height, op).pack() + self.encode_payload(image, op)
+
+    def header_for(self, width: int, height: int, op: OperatingPoint) -> Header:
+        """The header `encode` writes for an image of this size at `op`."""
+        return Header(self.codec_id, width, height, self.header_fields(op))
+
+    def header_fields(self, op: OperatingPoint) -> tuple[int, ...]:
+        """The header's operating-point fields: one per knob; a codec may fold in what else must travel."""
+        return tuple(k.to_field(op[k.name]) for k in self.all_knobs())
+
+    def n_header_fields(self) -> int:
+        return len(self.all_knobs())
+
+    def op_from_fields(self, fields: tuple[int, ...]) -> OperatingPoint:
+        """The inverse of `header_fields` (decoder side): raise BitstreamError if the fields are not ours."""
+        return {k.name: k.from_field(f) for k, f in zip(self.all_knobs(), fields)}
 
     def encode_many(self, image: np.ndarray, ops: Iterable[OperatingPoint]) -> list[bytes]:
         """Encode at several operating points; codecs whose one pass yields all rates override."""
         return [self.encode(image, op) for op in ops]
 
     def parse_header(self, stream: bytes) -> tuple[Header, OperatingPoint, int]:
-        knobs = self.all_knobs()
-        header, size = Header.unpack(stream, len(knobs))
+        header, size = Header.unpack(stream, self.n_header_fields())
         if header.codec_id != self.codec_id:
             raise BitstreamError(f"codec {self.name!r} (id {self.codec_id}) was given a bitstream of "
                                  f"codec id {header.codec_id}")
-        op = {k.name: k.from_field(f) for k, f in zip(knobs, header.op_fields)}
-        return header, op, size
+        return header, self.op_from_fields(header.op_fields), size
 
     def decode(self, stream: bytes) -> np.ndarray:
         header, op, size = self.parse_header(stream)

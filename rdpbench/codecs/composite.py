@@ -71,9 +71,7 @@ class SubStream:
         """The inner reconstruction from the section's bytes (`data` = exactly the section)."""
         _, pos = self._varint(data, 0, "codec id")
         _, pos = self._varint(data, pos, "length")
-        inner_op = self.op(op)
-        inner = Header(self.codec.codec_id, header.width, header.height,
-                       tuple(k.to_field(inner_op[k.name]) for k in self.knobs))
+        inner = self.codec.header_for(header.width, header.height, self.op(op))
         try:
             return self.codec.decode(inner.pack() + data[pos:])
         except BitstreamError as exc:

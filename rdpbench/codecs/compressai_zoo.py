@@ -74,14 +74,18 @@ class CompressAIZoo(CompressAIModelCodec):
                 raise CodecError(f"codec {self.name!r}: weights {path} missing; {where}")
         return ""
 
-    def load_net(self, op: OperatingPoint) -> Any:
+    def architecture_class(self) -> type:
         from compressai.zoo.image import model_architectures
+
+        return model_architectures[self.architecture]
+
+    def load_net(self, op: OperatingPoint) -> Any:
         from compressai.zoo.pretrained import load_pretrained
 
         path = self.checkpoint_path(int(op["quality"]))
         state = load_pretrained(load_checkpoint(path, f"codec {self.name!r}"))
         try:
-            return model_architectures[self.architecture].from_state_dict(state)
+            return self.architecture_class().from_state_dict(state)
         except (KeyError, RuntimeError) as exc:
             raise WeightsError(f"codec {self.name!r}: {path} is not a {self.architecture} state_dict ({exc})") from exc
 

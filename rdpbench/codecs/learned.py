@@ -7,11 +7,19 @@ derives it from the image size in the rdpbench header, because the image is padd
 (replicate, right/bottom) to a multiple of 64 before analysis and the latent of the
 last level is padded_size / net.downsampling_factor. bpp counts the original W x H.
 
-Determinism: entropy-coder indexes come from float convolutions (h_s); a different
-thread count may round differently and make the decoder pick other CDFs, which
-corrupts the whole image. compress/decompress therefore run single-threaded, so a
-fresh process on the same machine reproduces the bytes and the pixels. CompressAI
-does not promise this across CPUs/GPUs; neither do we.
+Portable streams: the range coder's parameters (CDF indexes, means) come from the hyper-synthesis
+h_s; computed on a GPU, or with another thread count, their last bits differ, an index flips and
+the decoder reads garbage for the whole image, silently (CompressAI issues #20, #279). For the
+hyperprior family (ScaleHyperprior, MeanScaleHyperprior, MS-ILLM's HiFiC) the whole hyper path
+(h_a, the z coder, h_s, the y coder) therefore runs on a float64 copy on the host, single-threaded
+(`HostHyperPath`): a stream encoded on CUDA entropy-decodes to the identical latents on a CPU and
+back (a flip would need a float64 rounding difference at a scale-table boundary). The main
+transforms g_a, g_s stay on the run's device in float32: the decoded pixels may differ between
+devices by their rounding only. Factorized priors have fixed tables (portable as they are). For
+autoregressive context models (mbt2018, cheng2020) the parameters come from the main-latent
+context on the device; there the device class travels in a one-byte `device` section and a
+decoder on another device class refuses the stream. On the CPU, compress/decompress run
+single-threaded, so a fresh process reproduces the bytes and the pixels.
 
 Adapters on this base: the CompressAI zoo (compressai_zoo.py), the shipped `ultralow`
 model (trained.py) and MS-ILLM (msillm.py); the generative codecs reuse it for their
@@ -21,6 +29,8 @@ base streams.
 from __future__ import annotations
 
 import contextlib
+import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Sequence
 
@@ -28,12 +38,14 @@ import numpy as np
 
 from rdpbench.bitstream import Header, read_varint, write_varint
 from rdpbench.codecs.base import Codec, OperatingPoint
-from rdpbench.errors import BitstreamError, CodecError, WeightsError
+from rdpbench.errors import BitstreamError, CodecError, ConfigError, WeightsError
 
 PAD_MULTIPLE = 64  # 2^6: the total downsampling of every CompressAI hyperprior-class model
 # Zero bytes appended to each string before rANS decoding: the C++ decoder reads 32-bit words
 # without bounds checks, so a truncated/corrupt string must not make it read past the buffer.
 DECODER_SLACK = bytes(64)
+#: the device class a device-dependent (autoregressive) stream was made on, as its `device` byte
+DEVICE_CODES = {"cpu": 0, "cuda": 1, "mps": 2}
 
 
 def pack_strings(levels: Sequence[Sequence[bytes]]) -> bytes:
@@ -93,16 +105,106 @@ def tensor_to_image(x: Any, height: int, width: int) -> np.ndarray:
     return x.byte().permute(1, 2, 0).numpy().copy()
 
 
+@dataclass(frozen=True)
+class HyperpriorLayout:
+    """Where a hyperprior-family net keeps its parts (attribute names) and how its hyper-synthesis reads."""
+
+    analysis: str = "g_a"
+    synthesis: str = "g_s"
+    hyper_analysis: str = "h_a"
+    bottleneck: str = "entropy_bottleneck"
+    conditional: str = "gaussian_conditional"
+    hyper_synthesis: tuple[str, ...] = ("h_s",)  # one module (scales, or scales|means stacked) or two (scales, means)
+    means: bool = False  # the hyper-synthesis gives means too (mean-scale hyperprior)
+    abs_latent: bool = False  # the hyper-analysis sees |y| (Balle et al. 2018)
+
+
+def hyperprior_layout(architecture: type) -> HyperpriorLayout | None:
+    """The layout of a hyperprior-family class (exact class: the autoregressive models subclass these)."""
+    from compressai.models import MeanScaleHyperprior, ScaleHyperprior
+
+    layouts: dict[type, HyperpriorLayout] = {ScaleHyperprior: HyperpriorLayout(abs_latent=True),
+                                             MeanScaleHyperprior: HyperpriorLayout(means=True)}
+    try:
+        from neuralcompression.models import HiFiCAutoencoder
+
+        layouts[HiFiCAutoencoder] = HyperpriorLayout("encoder", "decoder", "hyper_analysis", "hyper_bottleneck",
+                                                     "latent_bottleneck",
+                                                     ("hyper_synthesis_scale", "hyper_synthesis_mean"), means=True)
+    except ImportError:
+        pass
+    return layouts.get(architecture)
+
+
+@dataclass(frozen=True)
+class HyperLatents:
+    """What a hyperprior stream entropy-decodes to: identical on every device (see the module doc)."""
+
+    z_hat: Any
+    indexes: Any
+    means: Any
+    y_hat: Any
+
+
+class HostHyperPath:
+    """A hyperprior net's hyper path (h_a, z coder, h_s, y coder) as a float64 copy on the host.
+
+    Only CompressAI's own entropy-model calls run here, on copies of the trained modules; the
+    copies are made once per net, before it moves to its device.
+    """
+
+    def __init__(self, net: Any, layout: HyperpriorLayout) -> None:
+        import torch
+
+        def host(name: str) -> Any:
+            return copy.deepcopy(getattr(net, name)).to("cpu", torch.float64).eval()
+
+        self.layout = layout
+        self.hyper_analysis, self.bottleneck = host(layout.hyper_analysis), host(layout.bottleneck)
+        self.conditional = host(layout.conditional)
+        self.hyper_synthesis = [host(name) for name in layout.hyper_synthesis]
+
+    def parameters(self, z_hat: Any, step: float) -> tuple[Any, Any]:
+        """(CDF indexes, means) of y / step from the decoded hyper-latent."""
+        out = [module(z_hat) for module in self.hyper_synthesis]
+        if len(out) == 2:
+            scales, means = out
+        elif self.layout.means:
+            scales, means = out[0].chunk(2, 1)
+        else:
+            scales, means = out[0], None
+        return self.conditional.build_indexes(scales / step), None if means is None else means / step
+
+    def compress(self, y: Any, step: float) -> list[list[bytes]]:
+        """[y strings, z strings] of the main latent y (any device), y quantised with `step`."""
+        import torch
+
+        y = y.to("cpu", torch.float64)
+        z = self.hyper_analysis(y.abs() if self.layout.abs_latent else y)
+        z_strings = self.bottleneck.compress(z)
+        indexes, means = self.parameters(self.bottleneck.decompress(z_strings, z.shape[-2:]), step)
+        return [self.conditional.compress(y / step, indexes, means=means), z_strings]
+
+    def decompress(self, strings: list[list[bytes]], z_shape: tuple[int, int], step: float) -> HyperLatents:
+        import torch
+
+        z_hat = self.bottleneck.decompress(strings[1], z_shape)
+        indexes, means = self.parameters(z_hat, step)
+        y_hat = self.conditional.decompress(strings[0], indexes, torch.float64, means=means) * step
+        return HyperLatents(z_hat, indexes, means, y_hat)
+
+
 class CompressAIModelCodec(Codec):
     """Any CompressAI CompressionModel: nets are loaded lazily (one per op), once per process."""
 
     n_levels: ClassVar[int] = 2  # latent levels with a string: 1 for factorized priors, 2 for hyperpriors
 
     def __init__(self, ops=None, device: str = "cpu") -> None:
-        from rdpbench.device import resolve_device
+        from rdpbench.device import torch_device
 
-        self.device = resolve_device(device)
+        self.device = torch_device(device, f"codec {self.name!r}")
         self._nets: dict[tuple, Any] = {}
+        self._host: dict[tuple, HostHyperPath] = {}
         super().__init__(ops)
 
     def net_key(self, op: OperatingPoint) -> tuple:
@@ -112,21 +214,74 @@ class CompressAIModelCodec(Codec):
     def load_net(self, op: OperatingPoint) -> Any:
         raise NotImplementedError
 
+    def architecture_class(self) -> type:
+        """The network class, known without loading weights (it decides the stream layout)."""
+        raise NotImplementedError
+
+    @property
+    def layout(self) -> HyperpriorLayout | None:
+        """The hyperprior layout whose hyper path runs on the host; None for other architectures."""
+        return hyperprior_layout(self.architecture_class()) if self.n_levels == 2 else None
+
+    @property
+    def device_tagged(self) -> bool:
+        """Streams whose entropy parameters depend on the device carry its class (autoregressive models)."""
+        return self.n_levels == 2 and self.layout is None
+
     def net(self, op: OperatingPoint) -> Any:
         key = self.net_key(op)
         if key not in self._nets:
             net = self.load_net(op)
             net.update()  # builds CDF tables only if the checkpoint lacks them
-            self._nets[key] = net.eval().to(self.device)
+            net = net.eval()
+            if self.layout is not None:
+                self._host[key] = HostHyperPath(net, self.layout)
+            self._nets[key] = net.to(self.device)
         return self._nets[key]
 
+    def latent_step(self, op: OperatingPoint) -> float:
+        """Quantisation step of the main latent (1: as trained)."""
+        return 1.0
+
     def compress(self, net: Any, x: Any, op: OperatingPoint) -> list[list[bytes]]:
-        return net.compress(x)["strings"]
+        if self.layout is None:
+            return net.compress(x)["strings"]
+        y = getattr(net, self.layout.analysis)(x)
+        return self._host[self.net_key(op)].compress(y, self.latent_step(op))
+
+    def hyper_latents(self, net: Any, strings: list[list[bytes]], padded: tuple[int, int],
+                      op: OperatingPoint) -> HyperLatents:
+        """The entropy-decoded latents of a hyperprior stream (host, float64)."""
+        z_shape = (padded[0] // PAD_MULTIPLE, padded[1] // PAD_MULTIPLE)  # every hyperprior's z is 1/64
+        return self._host[self.net_key(op)].decompress(strings, z_shape, self.latent_step(op))
 
     def decompress(self, net: Any, strings: list[list[bytes]], padded: tuple[int, int], op: OperatingPoint) -> Any:
         """`padded` is the padded image size; the last latent level is downsampling_factor smaller."""
-        factor = net.downsampling_factor
-        return net.decompress(strings, (padded[0] // factor, padded[1] // factor))["x_hat"]
+        import torch
+
+        if self.layout is None:
+            factor = net.downsampling_factor
+            return net.decompress(strings, (padded[0] // factor, padded[1] // factor))["x_hat"]
+        y_hat = self.hyper_latents(net, strings, padded, op).y_hat.to(self.device, torch.float32)
+        return getattr(net, self.layout.synthesis)(y_hat)
+
+    def device_section(self) -> bytes:
+        return bytes([DEVICE_CODES[self.device.type]]) if self.device_tagged else b""
+
+    def _strings(self, payload: bytes) -> list[list[bytes]]:
+        """The latent strings of a payload; a device-tagged one made on another device class is refused."""
+        if self.device_tagged:
+            made_on = {code: kind for kind, code in DEVICE_CODES.items()}.get(payload[0] if payload else -1)
+            if made_on is None:
+                raise BitstreamError(f"codec {self.name!r}, section 'device': missing or unknown device class "
+                                     f"(corrupt stream)")
+            if made_on != self.device.type:
+                raise BitstreamError(f"codec {self.name!r}: this stream was encoded on {made_on}; the entropy "
+                                     f"parameters of an autoregressive context model depend on the device, so "
+                                     f"decoding it on {self.device.type} would give a wrong image: decode with "
+                                     f"device={made_on}")
+            payload = payload[1:]
+        return unpack_strings(payload, self.n_levels)
 
     def encode_payload(self, image: np.ndarray, op: OperatingPoint) -> bytes:
         import torch
@@ -137,13 +292,24 @@ class CompressAIModelCodec(Codec):
         if len(strings) != self.n_levels:
             raise CodecError(f"codec {self.name!r}: model produced {len(strings)} latent strings, "
                              f"expected {self.n_levels}")
-        return pack_strings(strings)
+        return self.device_section() + pack_strings(strings)
+
+    def decode_latents(self, stream: bytes) -> HyperLatents:
+        """What a hyperprior stream entropy-decodes to (the portability tests compare it across devices)."""
+        import torch
+
+        header, op, size = self.parse_header(stream)
+        if self.layout is None:
+            raise ConfigError(f"codec {self.name!r}: not a hyperprior-family architecture")
+        strings = [[s + DECODER_SLACK] for (s,) in self._strings(stream[size:])]
+        with torch.inference_mode(), single_thread():
+            return self.hyper_latents(self.net(op), strings, padded_size(header.height, header.width), op)
 
     def decode_payload(self, payload: bytes, header: Header, op: OperatingPoint) -> np.ndarray:
         import torch
 
+        strings = [[s + DECODER_SLACK] for (s,) in self._strings(payload)]
         net = self.net(op)
-        strings = [[s + DECODER_SLACK] for (s,) in unpack_strings(payload, self.n_levels)]
         ph, pw = padded_size(header.height, header.width)
         with torch.inference_mode(), single_thread():
             x_hat = self.decompress(net, strings, (ph, pw), op)
@@ -152,18 +318,26 @@ class CompressAIModelCodec(Codec):
         return tensor_to_image(x_hat, header.height, header.width)
 
     def sections(self, stream: bytes) -> dict[str, int]:
-        """Header, the varint lengths, then the main latent y and (hyperpriors) the side information z."""
+        """Header, (autoregressive models) the device byte, the varint lengths, the main latent y and
+        (hyperpriors) the side information z."""
         _, _, size = self.parse_header(stream)
         payload = stream[size:]
-        strings = unpack_strings(payload, self.n_levels)
+        strings = self._strings(payload)
         lengths = {name: len(level[0]) for name, level in zip(("y", "z"), strings)}
-        return {"header": size, "lengths": len(payload) - sum(lengths.values()), **lengths}
+        device = len(self.device_section())
+        return {"header": size, **({"device": device} if device else {}),
+                "lengths": len(payload) - device - sum(lengths.values()), **lengths}
+
+    def compute(self) -> tuple[str, str]:
+        return self.device.type, "float32"
 
     def config(self) -> dict[str, Any]:
         import compressai
 
+        entropy = ("float64 host" if self.layout else f"{self.device.type} (device class in the stream)"
+                   if self.device_tagged else "fixed tables")
         return {**super().config(), "compressai": compressai.__version__, "pad_multiple": PAD_MULTIPLE,
-                "device": str(self.device)}
+                "device": self.device.type, "entropy_parameters": entropy}
 
 
 def load_checkpoint(path: Path, what: str) -> dict[str, Any]:

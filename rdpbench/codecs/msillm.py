@@ -7,9 +7,10 @@ load_state_dict_from_url gives it (TORCH_HOME/hub/checkpoints/msillm_target_<bpp
 downloaded from dl.fbaipublicfiles.com if absent and online. Weights: CC-BY-NC 4.0.
 Meta publishes no checksums for these files, so none is pinned.
 
-Coding is HiFiCAutoencoder.compress/decompress (CompressAI entropy coders underneath):
-the two strings (latent y, hyper-latent z) go into the same container as the CompressAI
-codecs; sizes are derived from the header. The package pins scipy<=1.11.1, so it is
+Coding is HiFiCAutoencoder's encoder and decoder on the run's device, with its hyper path
+(CompressAI entropy models underneath) on the host in float64 like every hyperprior on the
+learned-codec base (learned.py: portable streams): the two strings (latent y, hyper-latent z)
+go into the same container as the CompressAI codecs; sizes are derived from the header. The package pins scipy<=1.11.1, so it is
 installed without dependencies (see requirements()).
 """
 
@@ -67,6 +68,11 @@ class MSILLM(CompressAIModelCodec):
                 raise CodecError(f"codec 'msillm': weights {path} missing; download {url or 'them'} to {path}")
         return ""
 
+    def architecture_class(self) -> type:
+        from neuralcompression.models import HiFiCAutoencoder
+
+        return HiFiCAutoencoder
+
     def location(self, quality: int) -> tuple[str, Path]:
         if self.checkpoint is not None:
             return "", Path(self.checkpoint.format(quality=quality)).expanduser()
@@ -76,35 +82,16 @@ class MSILLM(CompressAIModelCodec):
         from rdpbench.weights import fetch_checkpoint
 
         self.requirements()
-        from neuralcompression.models import HiFiCAutoencoder
-
         quality = int(op["quality"])
         url, path = self.location(quality)
         if url:
             fetch_checkpoint(url, path, f"MS-ILLM quality {quality}")
-        net = HiFiCAutoencoder(**self.architecture)
+        net = self.architecture_class()(**self.architecture)
         try:
             net.load_state_dict(load_checkpoint(path, "codec 'msillm'"))
         except RuntimeError as exc:
             raise WeightsError(f"codec 'msillm': {path} does not fit HiFiCAutoencoder({self.architecture}) ({exc})") from exc
         return net
-
-    def net(self, op: OperatingPoint) -> Any:
-        net = super().net(op)
-        if self.device.type != "cpu":
-            net.update_tensor_devices("compress")  # NeuralCompression keeps its entropy-model layers on CPU
-        return net
-
-    def compress(self, net: Any, x: Any, op: OperatingPoint) -> list[list[bytes]]:
-        out = net.compress(x, force_cpu=False)
-        return [out.latent_strings, out.hyper_latent_strings]
-
-    def decompress(self, net: Any, strings: list[list[bytes]], padded: tuple[int, int], op: OperatingPoint) -> Any:
-        from neuralcompression import HyperpriorCompressedOutput
-
-        data = HyperpriorCompressedOutput(latent_strings=strings[0], hyper_latent_strings=strings[1],
-                                          image_size=padded, padded_size=padded)
-        return net.decompress(data, force_cpu=False)
 
     def config(self) -> dict[str, Any]:
         try:

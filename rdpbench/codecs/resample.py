@@ -49,6 +49,19 @@ class Resample(Codec):
     def all_knobs(self) -> tuple[Knob, ...]:
         return (SCALE_KNOB, *self.inner.all_knobs())
 
+    # the header is the scale, then the inner codec's own fields (whatever it folds into them)
+    def header_fields(self, op: OperatingPoint) -> tuple[int, ...]:
+        return (SCALE_KNOB.to_field(op[SCALE_KNOB.name]), *self.inner.header_fields(self._inner_op(op)))
+
+    def n_header_fields(self) -> int:
+        return 1 + self.inner.n_header_fields()
+
+    def op_from_fields(self, fields: tuple[int, ...]) -> OperatingPoint:
+        return {SCALE_KNOB.name: SCALE_KNOB.from_field(fields[0]), **self.inner.op_from_fields(fields[1:])}
+
+    def compute(self) -> tuple[str, str]:
+        return self.inner.compute()
+
     @staticmethod
     def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
         return max(1, round(width / scale)), max(1, round(height / scale))
@@ -65,8 +78,7 @@ class Resample(Codec):
     def decode_payload(self, payload: bytes, header: Header, op: OperatingPoint) -> np.ndarray:
         small_w, small_h = self.scaled_size(header.width, header.height, op["scale"])
         inner_op = self._inner_op(op)
-        fields = tuple(k.to_field(inner_op[k.name]) for k in self.inner.all_knobs())
-        small = self.inner.decode_payload(payload, Header(self.inner.codec_id, small_w, small_h, fields), inner_op)
+        small = self.inner.decode_payload(payload, self.inner.header_for(small_w, small_h, inner_op), inner_op)
         if small.shape != (small_h, small_w, 3):
             raise BitstreamError(f"codec {self.name!r}: inner decoded {small.shape}, expected {(small_h, small_w, 3)}")
         if op["scale"] == 1:

@@ -48,8 +48,6 @@ class UltraLow(CompressAIModelCodec):
         return ""
 
     def load_net(self, op: OperatingPoint) -> Any:
-        from hydra.utils import get_class
-
         from rdpbench.weights import sha256_of
 
         self.requirements()
@@ -57,30 +55,18 @@ class UltraLow(CompressAIModelCodec):
             raise WeightsError(f"codec 'ultralow': {self.weights} does not match the pinned SHA-256 {self.sha256}")
         state = load_checkpoint(self.weights, "codec 'ultralow'")
         try:
-            return get_class(self.architecture).from_state_dict(state)
+            return self.architecture_class().from_state_dict(state)
         except (KeyError, RuntimeError) as exc:
             raise WeightsError(f"codec 'ultralow': {self.weights} is not a {self.architecture} state_dict ({exc})") from exc
 
-    def compress(self, net: Any, x: Any, op: OperatingPoint) -> list[list[bytes]]:
-        """MeanScaleHyperprior.compress with the latent quantised at step s (s = 1: identical)."""
-        s = float(op["step"])
-        y = net.g_a(x)
-        z = net.h_a(y)
-        z_strings = net.entropy_bottleneck.compress(z)
-        z_hat = net.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
-        scales, means = net.h_s(z_hat).chunk(2, 1)
-        indexes = net.gaussian_conditional.build_indexes(scales / s)
-        y_strings = net.gaussian_conditional.compress(y / s, indexes, means=means / s)
-        return [y_strings, z_strings]
+    def architecture_class(self) -> type:
+        from hydra.utils import get_class
 
-    def decompress(self, net: Any, strings: list[list[bytes]], padded: tuple[int, int], op: OperatingPoint) -> Any:
-        s = float(op["step"])
-        shape = (padded[0] // net.downsampling_factor, padded[1] // net.downsampling_factor)
-        z_hat = net.entropy_bottleneck.decompress(strings[1], shape)
-        scales, means = net.h_s(z_hat).chunk(2, 1)
-        indexes = net.gaussian_conditional.build_indexes(scales / s)
-        y_hat = net.gaussian_conditional.decompress(strings[0], indexes, means=means / s) * s
-        return net.g_s(y_hat)
+        return get_class(self.architecture)
+
+    def latent_step(self, op: OperatingPoint) -> float:
+        """y/s is entropy-coded with means/s and scales/s (the same Gaussian, rescaled); z unchanged."""
+        return float(op["step"])
 
     def config(self) -> dict[str, Any]:
         from rdpbench.weights import sha256_of

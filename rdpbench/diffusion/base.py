@@ -51,6 +51,10 @@ class Denoiser(ABC):
         """Raise WeightsError naming what is missing; '' when ready."""
         return ""
 
+    def compute(self) -> tuple[str, str]:
+        """(device class, dtype) the denoiser runs in (numpy denoisers: the host, float64)."""
+        return "cpu", "float64"
+
     @abstractmethod
     def config(self) -> dict[str, Any]:
         """Everything that changes the bitstream (hashed into results provenance)."""

@@ -165,10 +165,14 @@ class DiffusersDenoiser(Denoiser):
     """eps / v / x0 predictions of a latent diffusion UNet, all converted to an x0 estimate."""
 
     def __init__(self, model: str = "stable-diffusion-v1-5/stable-diffusion-v1-5", prompt: str = "",
-                 guidance_scale: float = 1.0, device: str = "auto", dtype: str = "auto", revision: str | None = None,
+                 guidance_scale: float = 1.0, device: str = "cpu", dtype: str = "auto", revision: str | None = None,
                  controlnet: str | None = None, controlnet_scale: float = 1.0) -> None:
+        from rdpbench.device import resolve_dtype, torch_device
+
         self.model, self.prompt, self.guidance_scale = str(model), str(prompt), float(guidance_scale)
-        self.device_name, self.dtype_name, self.revision = str(device), str(dtype), revision
+        self.device = torch_device(device, f"diffusion denoiser {self.model!r}")
+        self.dtype = resolve_dtype(str(dtype), self.device)
+        self.revision = revision
         self.controlnet_id, self.controlnet_scale = (str(controlnet) if controlnet else None), float(controlnet_scale)
         self._parts: DiffusionComponents | None = None
         self._controlnet: Any = None
@@ -177,21 +181,20 @@ class DiffusersDenoiser(Denoiser):
     @property
     def parts(self) -> DiffusionComponents:
         if self._parts is None:
-            from rdpbench.device import resolve_device, resolve_dtype
-
-            device = resolve_device(self.device_name)
-            dtype = resolve_dtype(self.dtype_name, device)
-            self._parts = load_components(self.model, self.revision, device, dtype)
+            self._parts = load_components(self.model, self.revision, self.device, self.dtype)
             if self.controlnet_id:
                 if not self._parts.takes_text:
                     raise ConfigError(f"diffusion denoiser {self.model!r}: a ControlNet needs a text-conditioned "
                                       f"UNet2DConditionModel; this snapshot's UNet is unconditional")
-                self._controlnet = load_controlnet(self.controlnet_id, None, device, dtype)
+                self._controlnet = load_controlnet(self.controlnet_id, None, self.device, self.dtype)
         return self._parts
 
     def requirements(self) -> str:
         _ = self.parts
         return ""
+
+    def compute(self) -> tuple[str, str]:
+        return self.device.type, str(self.dtype).removeprefix("torch.")
 
     # --- Denoiser ----------------------------------------------------------------------
     @property
@@ -271,5 +274,5 @@ class DiffusersDenoiser(Denoiser):
 
     def config(self) -> dict[str, Any]:
         return {"backend": "diffusers", "model": self.model, "revision": self.revision, "prompt": self.prompt,
-                "guidance_scale": self.guidance_scale, "device": self.device_name, "dtype": self.dtype_name,
+                "guidance_scale": self.guidance_scale, "device": self.device.type, "dtype": self.compute()[1],
                 "controlnet": self.controlnet_id, "controlnet_scale": self.controlnet_scale}

@@ -6,6 +6,7 @@ Every metric names its one pinned implementation (`implementation`), e.g.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
@@ -72,21 +73,32 @@ def available_metrics() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_metric(name: str, **options: Any) -> Metric | DatasetMetric:
-    """Build a metric by registry name; unknown names list what exists."""
+def takes_device(name: str) -> bool:
+    """Whether a metric runs on a torch device (and so is given the run's)."""
+    return "device" in inspect.signature(_factory(name)).parameters
+
+
+def create_metric(name: str, device: str | None = None, **options: Any) -> Metric | DatasetMetric:
+    """Build a metric by registry name; unknown names list what exists.
+
+    `device` is the run's device: metrics that run on one receive it, the others ignore it.
+    """
+    factory = _factory(name)
+    if device is not None and takes_device(name):
+        options["device"] = device
+    return factory(**options)
+
+
+def _factory(name: str) -> Callable[..., Metric | DatasetMetric]:
     try:
-        factory = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise ConfigError(f"unknown metric {name!r}; available: {available_metrics()}") from None
-    return factory(**options)
 
 
 def metric_direction(name: str) -> bool:
     """True when higher is better; reports use it to orient BD-rates."""
-    try:
-        return bool(_REGISTRY[name].higher_is_better)  # type: ignore[attr-defined]
-    except KeyError:
-        raise ConfigError(f"unknown metric {name!r}; available: {available_metrics()}") from None
+    return bool(_factory(name).higher_is_better)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,5 @@ def metric_info(name: str) -> MetricInfo:
 
 def is_dataset_metric(name: str) -> bool:
     """Dataset-level metrics (FID/KID) are computed after all images, from the stored streams."""
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        raise ConfigError(f"unknown metric {name!r}; available: {available_metrics()}")
+    factory = _factory(name)
     return isinstance(factory, type) and issubclass(factory, DatasetMetric)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rdpbench.device import resolve_device
+from rdpbench.device import torch_device
 from rdpbench.errors import ConfigError, WeightsError
 from rdpbench.metrics.base import Metric, register_metric
 from rdpbench.metrics.torch_image import check_pair, library_version, require_module
@@ -93,13 +93,13 @@ class CLIPSim(Metric):
     label = "CLIPSim"
 
     def __init__(self, model: str = "ViT-B-32", pretrained: str = "openai", checkpoint: str | None = None,
-                 device: str = "auto", dtype: str = "float32") -> None:
+                 device: str = "cpu", dtype: str = "float32") -> None:
         import torch
 
         open_clip = require_module("open_clip", NAME, "open_clip_torch")
         path = resolve_checkpoint(model, pretrained, checkpoint)
         cfg = open_clip.get_pretrained_cfg(model, pretrained)
-        self.device = resolve_device(device)
+        self.device = torch_device(device, f"metric {NAME!r}")
         self.model_name = model
         self.weights = f"checkpoint {path.name}" if checkpoint else f"'{pretrained}'"
         self.model, _, self.preprocess = open_clip.create_model_and_transforms(

@@ -29,7 +29,7 @@ class DISTS(TorchPairMetric):
     name = "dists"
     higher_is_better = False
 
-    def __init__(self, device: str = "auto", dtype: str = "float32", tile: int | None = None) -> None:
+    def __init__(self, device: str = "cpu", dtype: str = "float32", tile: int | None = None) -> None:
         dists_pytorch = require_module("DISTS_pytorch", self.name, "DISTS_pytorch")
         self.fetch_weights()
         if not alpha_beta_weights().exists():

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rdpbench.device import resolve_device
+from rdpbench.device import torch_device
 from rdpbench.metrics.base import DatasetMetric, register_metric
 from rdpbench.metrics.torch_image import check_pair, library_version, require_module, to_uint8_batch
 from rdpbench.metrics.weight_files import INCEPTION_FID, ensure_hub_file
@@ -50,10 +50,10 @@ class PatchInceptionMetric(DatasetMetric):
 
     higher_is_better = False
 
-    def __init__(self, min_patches: int, device: str = "auto", batch_size: int = 16) -> None:
+    def __init__(self, min_patches: int, device: str = "cpu", batch_size: int = 16) -> None:
         require_module("torch_fidelity", self.name, "torch-fidelity")
         self.fetch_weights()
-        self.device = resolve_device(device)
+        self.device = torch_device(device, f"metric {self.name!r}")
         self.batch_size = batch_size
         self.min_patches = min_patches
         self.extractor = inception(str(INCEPTION_FID.path), str(self.device))
@@ -106,7 +106,7 @@ class FID(PatchInceptionMetric):
 
     name = "fid"
 
-    def __init__(self, min_patches: int = FEATURE_DIM, device: str = "auto", batch_size: int = 16) -> None:
+    def __init__(self, min_patches: int = FEATURE_DIM, device: str = "cpu", batch_size: int = 16) -> None:
         super().__init__(min_patches=min_patches, device=device, batch_size=batch_size)
 
     @property
@@ -129,7 +129,7 @@ class KID(PatchInceptionMetric):
 
     name = "kid"
 
-    def __init__(self, subset_size: int = 1000, subsets: int = 100, seed: int = 2020, device: str = "auto",
+    def __init__(self, subset_size: int = 1000, subsets: int = 100, seed: int = 2020, device: str = "cpu",
                  batch_size: int = 16) -> None:
         super().__init__(min_patches=subset_size, device=device, batch_size=batch_size)
         self.subset_size, self.subsets, self.seed = subset_size, subsets, seed

@@ -31,7 +31,7 @@ class LPIPS(TorchPairMetric):
     name = "lpips"
     higher_is_better = False
 
-    def __init__(self, net: str = "alex", device: str = "auto", dtype: str = "float32",
+    def __init__(self, net: str = "alex", device: str = "cpu", dtype: str = "float32",
                  tile: int | None = None) -> None:
         if net not in BACKBONES:
             raise ConfigError(f"lpips: net must be one of {sorted(BACKBONES)}, got {net!r}")

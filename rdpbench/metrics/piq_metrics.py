@@ -34,7 +34,7 @@ class PiqMetric(TorchPairMetric):
     function: str
     label: str
 
-    def __init__(self, device: str = "auto", dtype: str = "float32", tile: int | None = None, **options: Any) -> None:
+    def __init__(self, device: str = "cpu", dtype: str = "float32", tile: int | None = None, **options: Any) -> None:
         piq = require_module("piq", self.name, "piq")
         super().__init__(device=device, dtype=dtype, tile=tile)
         self.options = options

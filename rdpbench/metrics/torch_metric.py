@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rdpbench.device import resolve_device
+from rdpbench.device import torch_device
 from rdpbench.metrics.base import Metric
 from rdpbench.metrics.torch_image import check_pair, to_unit_tensor
 from rdpbench.tiles import disjoint_boxes
@@ -25,10 +25,10 @@ class TorchPairMetric(Metric):
     (an approximation, named in `implementation`). None = exact full-resolution score.
     """
 
-    def __init__(self, device: str = "auto", dtype: str = "float32", tile: int | None = None) -> None:
+    def __init__(self, device: str = "cpu", dtype: str = "float32", tile: int | None = None) -> None:
         import torch
 
-        self.device = resolve_device(device)
+        self.device = torch_device(device, f"metric {self.name!r}")
         self.dtype = getattr(torch, dtype)
         self.tile = tile
 

@@ -38,7 +38,7 @@ def compute_dataset_metrics(store: ResultStore, rows: pd.DataFrame, spec: CodecS
     out: list[dict[str, Any]] = []
     for name in names:
         try:
-            metric = create_metric(name, **settings.metric_options.get(name, {}))
+            metric = create_metric(name, device=settings.device.name, **settings.metric_options.get(name, {}))
         except (MetricUnavailable, WeightsError, ImportError) as exc:
             out += _rows_for(mine, spec, name, None, f"{type(exc).__name__}: {exc}", "", settings)
             continue

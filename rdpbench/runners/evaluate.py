@@ -21,6 +21,7 @@ from PIL import Image
 
 from rdpbench.codecs.base import Codec, OperatingPoint, op_label
 from rdpbench.data.images import load_image
+from rdpbench.device import claim_slot, device_name
 from rdpbench.errors import CodecError, DatasetError, MetricUnavailable, RdpbenchError, WeightsError
 from rdpbench.metrics.base import Metric, create_metric
 from rdpbench.results.store import ResultStore, merge_metrics
@@ -31,7 +32,17 @@ from rdpbench.weights import sha256_of
 
 # Per-process caches: a worker builds each codec and metric once, not once per image.
 _CODECS: dict[str, Codec] = {}
-_METRICS: dict[tuple[str, str], Metric | str] = {}
+_METRICS: dict[tuple[str, str, str], Metric | str] = {}
+_DEVICES: dict[tuple[Any, str | None], str] = {}  # (policy, slot directory) -> this process's concrete device
+
+
+def process_device(settings: RunSettings) -> str:
+    """This process's device ('cpu', 'cuda:1'...): its worker slot is claimed and activated on first use."""
+    key = (settings.device, settings.device_slots)
+    if key not in _DEVICES:
+        slot = claim_slot(settings.device_slots) if settings.device_slots else 0
+        _DEVICES[key] = settings.device.activate(slot)
+    return _DEVICES[key]
 
 
 def _codec(task: ImageTask) -> Codec:
@@ -40,12 +51,12 @@ def _codec(task: ImageTask) -> Codec:
     return _CODECS[task.codec.key]
 
 
-def metric_or_reason(name: str, options: dict[str, Any]) -> Metric | str:
-    """The metric, or the reason it is unavailable (kept, so the column stays empty with a reason)."""
-    key = (name, json.dumps(options, sort_keys=True))
+def metric_or_reason(name: str, options: dict[str, Any], device: str) -> Metric | str:
+    """The metric on the run's device, or the reason it is unavailable (the column stays empty with a reason)."""
+    key = (name, json.dumps(options, sort_keys=True), device)
     if key not in _METRICS:
         try:
-            _METRICS[key] = create_metric(name, **options)
+            _METRICS[key] = create_metric(name, device=device, **options)
         except (MetricUnavailable, WeightsError, ImportError) as exc:
             _METRICS[key] = f"{type(exc).__name__}: {exc}"
     return _METRICS[key]
@@ -58,7 +69,7 @@ def score(reference: np.ndarray, reconstruction: np.ndarray, settings: RunSettin
     impl: dict[str, str] = {}
     errors: dict[str, str] = {}
     for name in settings.metrics if names is None else names:
-        metric = metric_or_reason(name, settings.metric_options.get(name, {}))
+        metric = metric_or_reason(name, settings.metric_options.get(name, {}), settings.device.name)
         if isinstance(metric, str):
             values[name], errors[name] = float("nan"), metric
             continue
@@ -127,6 +138,7 @@ def evaluate_image(task: ImageTask, settings: RunSettings) -> TaskOutcome:
     store = ResultStore(settings.results_dir)
     start = time.perf_counter()
     try:
+        process_device(settings)
         rows = _complete(task, settings, store) if task.complete else _evaluate(task, settings, store)
         store.write_rows(settings.dataset, task.codec.key, task.image.name, rows)
         return TaskOutcome(task, True, seconds=time.perf_counter() - start)
@@ -138,8 +150,8 @@ def evaluate_image(task: ImageTask, settings: RunSettings) -> TaskOutcome:
         return TaskOutcome(task, False, message, time.perf_counter() - start)
 
 
-def _verified(task: ImageTask, stream: bytes, decoded: np.ndarray, label: str) -> str:
-    if not np.array_equal(decode_in_fresh_process(task.codec.config, stream), decoded):
+def _verified(task: ImageTask, settings: RunSettings, stream: bytes, decoded: np.ndarray, label: str) -> str:
+    if not np.array_equal(decode_in_fresh_process(task.codec.config, stream, process_device(settings)), decoded):
         raise CodecError(f"codec {task.codec.label!r} at {label}: a fresh-process decode differs from the "
                          f"in-process decode (decoder depends on state other than the bytes)")
     return "isolated"
@@ -162,7 +174,7 @@ def _complete(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
         stream = store.read_artifact(row["stream_path"])
         decoded = codec.decode(stream)
         if task.complete.verify and row.get("verified") != "isolated":
-            row = {**row, "verified": _verified(task, stream, decoded, row["op_label"])}
+            row = {**row, "verified": _verified(task, settings, stream, decoded, row["op_label"])}
         if task.complete.metrics:
             row = merge_metrics(row, score(image, decoded, settings, task.complete.metrics), task.complete.metrics)
         completed.append({**row, **provenance})
@@ -176,11 +188,14 @@ def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
     height, width = image.shape[:2]
     keep_recon = settings.save_reconstructions is None or task.index < settings.save_reconstructions
     rows = []
+    compute_device, dtype = codec.compute()
+    compute = {"device": compute_device, "device_name": device_name(compute_device), "dtype": dtype,
+               "metric_device": settings.device.name}
     for label, op, stream, encode_s, extra in _streams(codec, image, settings):
         start = time.perf_counter()
         decoded = codec.decode(stream)
         decode_s = time.perf_counter() - start
-        verified = _verified(task, stream, decoded, label) if settings.verify == "isolated" else "none"
+        verified = _verified(task, settings, stream, decoded, label) if settings.verify == "isolated" else "none"
         stream_path = store.artifact_path("streams", settings.dataset, task.codec.key, task.image.name, label, ".bin")
         store.write_artifact(stream_path, stream)
         recon_path = ""
@@ -195,7 +210,7 @@ def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
             "op": json.dumps(op, sort_keys=True), "op_label": label, **extra,
             "bytes": len(stream), "header_bytes": sections["header"],
             **{f"bytes_{name}": n for name, n in sections.items()},
-            "bpp": stream_bpp(stream, image), "encode_s": encode_s, "decode_s": decode_s,
+            "bpp": stream_bpp(stream, image), "encode_s": encode_s, "decode_s": decode_s, **compute,
             **score(image, decoded, settings),
             "stream_path": str(stream_path), "recon_path": recon_path, "verified": verified,
             "config_hash": task.codec.config_hash, "codec_config": task.codec.description,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -15,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from rdpbench.data.datasets import ImageRef
+from rdpbench.device import DevicePolicy
 from rdpbench.errors import CodecError, ConfigError
 from rdpbench.metrics.base import is_dataset_metric, metric_info
 from rdpbench.results.provenance import git_commit, package_versions
@@ -106,11 +109,36 @@ def _execute(tasks: list[ImageTask], settings: RunSettings, workers: int) -> Ite
     return Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(evaluate_image)(t, settings) for t in tasks)
 
 
+def device_policy(cfg: DictConfig) -> DevicePolicy:
+    """Resolve `device` once and give every component the result: codec and denoiser configs read it
+    through `${device}`, metrics through the runner (their options may not set one)."""
+    policy = DevicePolicy.resolve(str(cfg.device))
+    options = OmegaConf.to_container(cfg.metrics.options, resolve=True) if "options" in cfg.metrics else {}
+    own = sorted(name for name, opts in (options or {}).items() if isinstance(opts, dict) and "device" in opts)
+    if own:
+        raise ConfigError(f"metrics.options of {own} set a device: metrics run on the run's device={cfg.device}; "
+                          f"remove their `device` option")
+    cfg.device = policy.name
+    return policy
+
+
 def run(cfg: DictConfig, codec_label: str, dataset_id: str = "") -> RunReport:
+    policy = device_policy(cfg)
+    slots = tempfile.mkdtemp(prefix="rdpbench-gpu-slots-") if int(cfg.workers) > 1 and len(policy.gpus) > 1 else None
+    try:
+        return _run(cfg, codec_label, dataset_id, policy, slots)
+    finally:
+        if slots:
+            shutil.rmtree(slots, ignore_errors=True)
+
+
+def _run(cfg: DictConfig, codec_label: str, dataset_id: str, policy: DevicePolicy, slots: str | None) -> RunReport:
     report = RunReport()
     target_bpp = target_rates(cfg.target_bpp)
     if str(cfg.verify) not in ("none", "isolated"):
         raise ConfigError(f"verify={cfg.verify!r}: choose none or isolated")
+    log.info("device=%s: %s%s", cfg.device, policy.activate(0), f", workers take GPUs {policy.gpus} round robin"
+             if slots else "")
     dataset = instantiate(cfg.dataset)
     all_images = dataset.images()
     images = all_images[: int(cfg.max_images)] if cfg.max_images else all_images
@@ -124,7 +152,7 @@ def run(cfg: DictConfig, codec_label: str, dataset_id: str = "") -> RunReport:
         dataset_size=len(all_images), data_root=str(cfg.data_root), metrics=per_image,
         metric_options=OmegaConf.to_container(cfg.metrics.options, resolve=True) if "options" in cfg.metrics else {},
         target_bpp=target_bpp, verify=str(cfg.verify), save_reconstructions=None if save == "all" else int(save),
-        seed=int(cfg.seed), versions=package_versions(), git_commit=git_commit())
+        seed=int(cfg.seed), versions=package_versions(), git_commit=git_commit(), device=policy, device_slots=slots)
     store = ResultStore(settings.results_dir)
     for name in metric_names:
         store.write_metric_info(metric_info(name))
@@ -162,7 +190,7 @@ def plan(store: ResultStore, specs: list[CodecSpec], images: list[ImageRef], set
     counted as skipped. Metrics that cannot be built here go to `unavailable` with the reason."""
     implementations = {}  # the implementation of each requested metric is part of what makes rows reusable
     for name in settings.metrics:
-        metric = metric_or_reason(name, settings.metric_options.get(name, {}))
+        metric = metric_or_reason(name, settings.metric_options.get(name, {}), settings.device.name)
         if isinstance(metric, str):
             unavailable[name] = metric
         else:

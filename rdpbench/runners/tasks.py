@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 
 from rdpbench.codecs.base import Codec
 from rdpbench.data.datasets import ImageRef
+from rdpbench.device import DevicePolicy
 from rdpbench.results.provenance import config_hash
 from rdpbench.results.store import ResultStore
 
@@ -64,6 +65,8 @@ class RunSettings:
     seed: int
     versions: dict[str, str] = field(default_factory=dict)
     git_commit: str = "unknown"
+    device: DevicePolicy = DevicePolicy()
+    device_slots: str | None = None  # directory where workers claim their GPU slot (round robin); None: slot 0
 
 
 @dataclass(frozen=True)

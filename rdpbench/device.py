@@ -18,11 +18,12 @@ A `device=cpu` run never initialises CUDA: nothing here asks torch.cuda anything
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import platform
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from rdpbench.errors import ConfigError
 
@@ -149,3 +150,17 @@ def device_name(kind: str) -> str:
 
         return torch.cuda.get_device_name(torch.cuda.current_device())
     return platform.processor() or platform.machine()
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """torch on one CPU thread: results that do not depend on the thread count, and small kernels
+    that do not wait on OpenMP barriers of a busy machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

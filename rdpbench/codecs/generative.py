@@ -14,7 +14,11 @@ What the base does once for every codec on it:
 - progressive coding: one trace of K steps serves every step count k <= K (every prefix is a
   valid stream), cached per image and explicit part, so rate control and `encode_many` run the
   engine once;
-- the container's CRC is verified before any explicit section is decoded.
+- the container's CRC is verified before any explicit section is decoded;
+- the RCC backend (`rcc`: numpy, or torch on the run's device) that drew the candidates travels in
+  the header: the rate knob's field is `steps + BACKEND_STRIDE * backend code` (numpy's code is 0,
+  so numpy streams are the bytes they always were; a torch stream pays one header byte), and a
+  decoder with another backend refuses the stream instead of decoding a wrong image.
 
 A subclass says what is its own: the explicit sections (`write_explicit`, `explicit_sections`,
 `explicit_state`), the condition (`tile_condition`, `tile_start`), extra knobs and config.
@@ -34,8 +38,10 @@ from rdpbench.diffusion.base import Denoiser
 from rdpbench.diffusion.conditioning import Condition
 from rdpbench.diffusion.diffc_engine import DiffCEngine, DiffCSettings, StepRecord
 from rdpbench.errors import BitstreamError, ConfigError
-from rdpbench.rcc import RCCContainer, RCCPayload, RCCSettings, TileSteps
+from rdpbench.rcc import NumpyRCC, RCCBackend, RCCContainer, RCCPayload, RCCSettings, TileSteps
 from rdpbench.tiles import Box, TileGrid
+
+BACKEND_STRIDE = 1024  # > any step count: the header field steps + 1024 * backend code splits back uniquely
 
 
 def as_denoiser(denoiser: Any, codec: str) -> Denoiser:
@@ -109,9 +115,12 @@ class TiledLatentCodec(Codec):
     trace_free_knobs: ClassVar[tuple[str, ...]] = ("steps",)
 
     def __init__(self, denoiser: Any, settings: DiffCSettings, tile_size: int, tile_overlap: int, check_bytes: int,
-                 ops: Any) -> None:
+                 ops: Any, rcc: RCCBackend | None = None) -> None:
         self.denoiser = as_denoiser(denoiser, self.name)
         self.settings = settings
+        self.rcc = rcc if rcc is not None else NumpyRCC()
+        if settings.num_steps >= BACKEND_STRIDE:
+            raise ConfigError(f"codec {self.name!r}: num_steps={settings.num_steps} must be < {BACKEND_STRIDE}")
         self.tile_size, self.tile_overlap = int(tile_size), int(tile_overlap)
         TileGrid(self.tile_size, self.tile_overlap)  # refuse a bad overlap now; the latent multiple comes later
         self.container = RCCContainer(settings.rcc, settings.kl_levels, check_bytes, self.name)
@@ -133,7 +142,7 @@ class TiledLatentCodec(Codec):
     @property
     def engine(self) -> DiffCEngine:
         if self._engine is None:
-            self._engine = DiffCEngine(self.denoiser, self.settings)
+            self._engine = DiffCEngine(self.denoiser, self.settings, self.rcc)
         return self._engine
 
     # --- configuration -------------------------------------------------------------
@@ -144,10 +153,16 @@ class TiledLatentCodec(Codec):
     def config(self) -> dict[str, Any]:
         return {**super().config(), **asdict(self.settings), "tile_size": self.tile_size,
                 "tile_overlap": self.tile_overlap, "check_bytes": self.container.check_bytes,
-                "denoiser": self.denoiser.config()}
+                "denoiser": self.denoiser.config(), "rcc_backend": self.rcc.name}
 
     def requirements(self) -> str:
+        self.rcc.requirements()
         return self.denoiser.requirements()
+
+    def compute(self) -> tuple[str, str]:
+        """The denoiser's dtype; the device is CUDA if the denoiser or the RCC runs there."""
+        device, dtype = self.denoiser.compute()
+        return ("cuda" if "cuda" in (device, self.rcc.device_class) else device), dtype
 
     # --- what a subclass adds (the defaults are plain DiffC: nothing explicit, no condition) ---------
     def write_explicit(self, image: np.ndarray, op: OperatingPoint) -> bytes:
@@ -181,8 +196,23 @@ class TiledLatentCodec(Codec):
                 for tile, box in enumerate(self.grid.boxes(header.height, header.width))]
 
     def header(self, image: np.ndarray, op: OperatingPoint) -> Header:
-        fields = tuple(k.to_field(op[k.name]) for k in self.all_knobs())
-        return Header(self.codec_id, image.shape[1], image.shape[0], fields)
+        return self.header_for(image.shape[1], image.shape[0], op)
+
+    def _rate_field(self) -> int:
+        return [k.name for k in self.all_knobs()].index(self.rate_knob)
+
+    def header_fields(self, op: OperatingPoint) -> tuple[int, ...]:
+        """The knobs' fields, the RCC backend's code folded into the rate knob's."""
+        fields = list(super().header_fields(op))
+        fields[self._rate_field()] += BACKEND_STRIDE * self.rcc.code
+        return tuple(fields)
+
+    def op_from_fields(self, fields: tuple[int, ...]) -> OperatingPoint:
+        """Refuses a stream whose candidates another RCC backend drew (it would decode to a wrong image)."""
+        fields_list, i = list(fields), self._rate_field()
+        code, fields_list[i] = divmod(fields_list[i], BACKEND_STRIDE)
+        self.rcc.refuse_foreign(code, self.name)
+        return super().op_from_fields(tuple(fields_list))
 
     # --- encoder -----------------------------------------------------------------------
     def trace(self, image: np.ndarray, op: OperatingPoint, steps: int, on_step=None) -> Trace:

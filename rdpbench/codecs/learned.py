@@ -28,16 +28,16 @@ base streams.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
 from rdpbench.bitstream import Header, read_varint, write_varint
 from rdpbench.codecs.base import Codec, OperatingPoint
+from rdpbench.device import single_thread
 from rdpbench.errors import BitstreamError, CodecError, ConfigError, WeightsError
 
 PAD_MULTIPLE = 64  # 2^6: the total downsampling of every CompressAI hyperprior-class model
@@ -71,18 +71,6 @@ def unpack_strings(payload: bytes, n_levels: int) -> list[list[bytes]]:
         pos += length
     levels.append([payload[pos:]])
     return levels
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def padded_size(height: int, width: int, multiple: int = PAD_MULTIPLE) -> tuple[int, int]:

@@ -25,7 +25,7 @@ from rdpbench.diffusion.base import Denoiser
 from rdpbench.diffusion.conditioning import Condition
 from rdpbench.diffusion.schedules import ddim_step, posterior, spaced
 from rdpbench.errors import CodecError, ConfigError
-from rdpbench.rcc import ChunkPlan, RCCSettings, TileSteps, decode_sample, encode_sample, quantise_kl
+from rdpbench.rcc import ChunkPlan, NumpyRCC, RCCBackend, RCCSettings, TileSteps, quantise_kl
 from rdpbench.rcc import prng
 
 DECODERS = ("flow", "ancestral")
@@ -59,8 +59,11 @@ class StepRecord:
 
 
 class DiffCEngine:
-    def __init__(self, denoiser: Denoiser, settings: DiffCSettings) -> None:
+    """`rcc` draws and scores the candidates (numpy on the host unless the codec picks another backend)."""
+
+    def __init__(self, denoiser: Denoiser, settings: DiffCSettings, rcc: RCCBackend | None = None) -> None:
         self.denoiser, self.settings = denoiser, settings
+        self.rcc = rcc if rcc is not None else NumpyRCC()
         abar = denoiser.alphas_cumprod
         if settings.t_max >= len(abar):
             raise ConfigError(f"codec 'diffc': t_max={settings.t_max} but the schedule has {len(abar)} steps")
@@ -103,7 +106,7 @@ class DiffCEngine:
             except ValueError as exc:
                 step = len(records)
                 raise CodecError(f"codec 'diffc': step {step} (t={self.timesteps[step]}): {exc}") from exc
-            indices, u = encode_sample(m, self.plan(code, m.size), (self.settings.seed, tile, len(records)))
+            indices, u = self.rcc.encode_sample(m, self.plan(code, m.size), (self.settings.seed, tile, len(records)))
             records.append(StepRecord(code, indices, kl_bits))
             return u
 
@@ -119,7 +122,7 @@ class DiffCEngine:
         x = self.start(shape, tile, start)
         dim = int(np.prod(shape))
         for i, (code, idx) in enumerate(zip(records.kl_codes, records.indices)):
-            u = partial(decode_sample, idx, self.plan(code, dim), (self.settings.seed, tile, i), dim)
+            u = partial(self.rcc.decode_sample, idx, self.plan(code, dim), (self.settings.seed, tile, i), dim)
             x = self._step(x, i, cond, lambda *_, u=u: u())
         return x
 

@@ -39,9 +39,9 @@ def chunk_key(*words: int) -> np.ndarray:
     return np.random.SeedSequence(seed_words(CANDIDATES, *words)).generate_state(2, np.uint64)
 
 
-def block_size(dim: int, n_candidates: int) -> int:
-    """Candidates per block: a power of two so blocks tile [0, K) exactly."""
-    target = max(1, BLOCK_ELEMENTS // max(dim, 1))
+def block_size(dim: int, n_candidates: int, elements: int = BLOCK_ELEMENTS) -> int:
+    """Candidates per block of at most `elements` normals: a power of two so blocks tile [0, K) exactly."""
+    target = max(1, elements // max(dim, 1))
     return int(min(n_candidates, 1 << (target.bit_length() - 1)))
 
 

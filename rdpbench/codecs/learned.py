@@ -234,7 +234,8 @@ class CompressAIModelCodec(Codec):
     def compress(self, net: Any, x: Any, op: OperatingPoint) -> list[list[bytes]]:
         if self.layout is None:
             return net.compress(x)["strings"]
-        y = getattr(net, self.layout.analysis)(x)
+        analysis = getattr(net, self.layout.analysis)
+        y = analysis(x.to(next(analysis.parameters()).dtype))
         return self._host[self.net_key(op)].compress(y, self.latent_step(op))
 
     def hyper_latents(self, net: Any, strings: list[list[bytes]], padded: tuple[int, int],
@@ -245,13 +246,12 @@ class CompressAIModelCodec(Codec):
 
     def decompress(self, net: Any, strings: list[list[bytes]], padded: tuple[int, int], op: OperatingPoint) -> Any:
         """`padded` is the padded image size; the last latent level is downsampling_factor smaller."""
-        import torch
-
         if self.layout is None:
             factor = net.downsampling_factor
             return net.decompress(strings, (padded[0] // factor, padded[1] // factor))["x_hat"]
-        y_hat = self.hyper_latents(net, strings, padded, op).y_hat.to(self.device, torch.float32)
-        return getattr(net, self.layout.synthesis)(y_hat)
+        synthesis = getattr(net, self.layout.synthesis)
+        y_hat = self.hyper_latents(net, strings, padded, op).y_hat
+        return synthesis(y_hat.to(self.device, next(synthesis.parameters()).dtype))
 
     def device_section(self) -> bytes:
         return bytes([DEVICE_CODES[self.device.type]]) if self.device_tagged else b""

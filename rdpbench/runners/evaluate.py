@@ -189,7 +189,7 @@ def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
     keep_recon = settings.save_reconstructions is None or task.index < settings.save_reconstructions
     rows = []
     compute_device, dtype = codec.compute()
-    compute = {"device": compute_device, "device_name": device_name(compute_device), "dtype": dtype,
+    compute = {"device": compute_device, "device_name": device_name(compute_device), "compute_dtype": dtype,
                "metric_device": settings.device.name}
     for label, op, stream, encode_s, extra in _streams(codec, image, settings):
         start = time.perf_counter()

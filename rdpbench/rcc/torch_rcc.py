@@ -50,9 +50,11 @@ def block_seed(key: np.ndarray, block_index: int) -> int:
     return _mix64(int(key[0]) ^ _mix64(int(key[1]) + block_index))
 
 
-def private_seed(*words: int) -> int:
-    """The encoder's private stream (arrival times) of one chunk: never read by the decoder."""
-    return int(np.random.SeedSequence(prng.seed_words(prng.PRIVATE, *words)).generate_state(1, np.uint64)[0])
+def chunk_keys(tag: int, words: tuple[int, ...], n_chunks: int) -> np.ndarray:
+    """(n_chunks, 2) uint64 keys of one sample's chunks from one SeedSequence (a few microseconds for
+    hundreds of chunks, where a SeedSequence per chunk costs ~20 us each): `tag` CANDIDATES for the
+    shared candidates, PRIVATE for the encoder's arrival times (never read by the decoder)."""
+    return np.random.SeedSequence(prng.seed_words(tag, *words)).generate_state(2 * n_chunks, np.uint64).reshape(-1, 2)
 
 
 class TorchRCC(RCCBackend):
@@ -84,18 +86,18 @@ class TorchRCC(RCCBackend):
     def encode_sample(self, m: np.ndarray, plan: ChunkPlan, words: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         m = np.asarray(m, dtype=np.float32).reshape(-1)
         chunks = chunk_dimensions(plan, m.shape[0], words)
+        indices = np.zeros(plan.n_chunks, dtype=np.int64)
         if plan.bits == 0:  # one candidate: nothing to choose
-            indices = np.zeros(plan.n_chunks, dtype=np.int64)
             return indices, self.decode_sample(indices, plan, words, m.shape[0])
+        keys, private = chunk_keys(prng.CANDIDATES, words, len(chunks)), chunk_keys(prng.PRIVATE, words, len(chunks))
         if self.device.type == "cuda":
             from rdpbench.rcc.philox_kernels import search
 
-            indices = search(m, chunks, plan.n_candidates, [self._key(words, c) for c in range(len(chunks))],
-                             [private_seed(*words, c) for c in range(len(chunks))], self.device, SCORE_ELEMENTS)
-            return indices, self.decode_sample(indices, plan, words, m.shape[0])
-        with single_thread():  # small matrix-vector products: one thread beats OpenMP barriers on a busy machine
-            indices = np.array([self._search_cpu(m[dims], prng.chunk_key(*words, c), plan, private_seed(*words, c))
-                                for c, dims in enumerate(chunks)], dtype=np.int64)
+            indices = search(m, chunks, plan.n_candidates, keys[:, 0], private[:, 0], self.device, SCORE_ELEMENTS)
+        else:
+            with single_thread():  # small matrix-vector products: one thread beats OpenMP barriers on a busy machine
+                for c, dims in enumerate(chunks):
+                    indices[c] = self._search_cpu(m[dims], keys[c], plan, int(private[c, 0]))
         return indices, self.decode_sample(indices, plan, words, m.shape[0])
 
     def _search_cpu(self, m_c: np.ndarray, key: np.ndarray, plan: ChunkPlan, private: int) -> int:
@@ -135,12 +137,13 @@ class TorchRCC(RCCBackend):
         import torch
 
         chunks = chunk_dimensions(plan, dim, words)
+        keys = chunk_keys(prng.CANDIDATES, words, len(chunks))
         u = np.empty(dim, dtype=np.float32)
         if self.device.type == "cuda":
             from rdpbench.rcc.philox_kernels import candidates
 
-            rows = candidates([self._key(words, c) for c in range(len(chunks))], [d.shape[0] for d in chunks],
-                              np.asarray(indices, dtype=np.int64), self.device)
+            rows = candidates(keys[:, 0], [d.shape[0] for d in chunks], np.asarray(indices, dtype=np.int64),
+                              self.device)
             for c, dims in enumerate(chunks):
                 u[dims] = rows[c, :dims.shape[0]]
             return u
@@ -149,11 +152,6 @@ class TorchRCC(RCCBackend):
             block = prng.block_size(dims.shape[0], plan.n_candidates, BLOCK_ELEMENTS)
             index = int(indices[c])
             out = torch.empty(block, dims.shape[0])
-            self._fill(out, generator, prng.chunk_key(*words, c), index // block)
+            self._fill(out, generator, keys[c], index // block)
             u[dims] = out[index % block].numpy()
         return u
-
-    @staticmethod
-    def _key(words: tuple[int, ...], chunk: int) -> int:
-        """The chunk's 64-bit Philox key on CUDA (the first word of its numpy key)."""
-        return int(prng.chunk_key(*words, chunk)[0])

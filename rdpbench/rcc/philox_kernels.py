@@ -25,7 +25,9 @@ BLOCK_K = 64  # candidates per program
 BLOCK_Q = 32  # Philox counters (4 dimensions each) per inner step
 
 
-@triton.jit
+# do_not_specialize: one compiled kernel for every candidate count and chunk width (Triton would
+# otherwise recompile for each new value's divisibility by 16, seconds inside an encode)
+@triton.jit(do_not_specialize=["n_candidates", "m_stride"])
 def _score_kernel(m_ptr, dim_ptr, key_ptr, private_ptr, dot_ptr, exp_ptr, n_candidates, m_stride,
                   BLOCK_K: tl.constexpr, BLOCK_Q: tl.constexpr):
     chunk = tl.program_id(0)
@@ -49,7 +51,7 @@ def _score_kernel(m_ptr, dim_ptr, key_ptr, private_ptr, dot_ptr, exp_ptr, n_cand
     tl.store(exp_ptr + chunk * n_candidates + j, -tl.log(1.0 - uniform), mask=valid)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["out_stride"])
 def _candidate_kernel(key_ptr, dim_ptr, index_ptr, out_ptr, out_stride, BLOCK_Q: tl.constexpr):
     chunk = tl.program_id(0)
     q = tl.program_id(1) * BLOCK_Q + tl.arange(0, BLOCK_Q)

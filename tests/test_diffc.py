@@ -135,8 +135,9 @@ def test_hydra_composes_the_gaussian_variant():
 
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(config_dir=str(conf), version_base=None):
-        cfg = compose(config_name="config", overrides=["codec=diffc", "codec/denoiser=gaussian"])
-        sd = compose(config_name="config", overrides=["codec=diffc"])
+        # device=cpu: outside the runner nothing resolves device=auto (components refuse it)
+        cfg = compose(config_name="config", overrides=["codec=diffc", "codec/denoiser=gaussian", "device=cpu"])
+        sd = compose(config_name="config", overrides=["codec=diffc", "device=cpu"])
     assert cfg.codec.denoiser._target_ == "rdpbench.diffusion.gaussian.GaussianDenoiser"
     assert sd.codec.denoiser.model == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert set(cfg.codec) == set(sd.codec)  # the denoiser group only fills codec.denoiser

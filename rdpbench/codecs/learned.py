@@ -233,6 +233,9 @@ class CompressAIModelCodec(Codec):
 
     def compress(self, net: Any, x: Any, op: OperatingPoint) -> list[list[bytes]]:
         if self.layout is None:
+            if self.latent_step(op) != 1:
+                raise ConfigError(f"codec {self.name!r}: a latent quantisation step needs a hyperprior-family "
+                                  f"architecture, not {self.architecture_class().__name__}")
             return net.compress(x)["strings"]
         analysis = getattr(net, self.layout.analysis)
         y = analysis(x.to(next(analysis.parameters()).dtype))

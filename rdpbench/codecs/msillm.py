@@ -10,8 +10,8 @@ Meta publishes no checksums for these files, so none is pinned.
 Coding is HiFiCAutoencoder's encoder and decoder on the run's device, with its hyper path
 (CompressAI entropy models underneath) on the host in float64 like every hyperprior on the
 learned-codec base (learned.py: portable streams): the two strings (latent y, hyper-latent z)
-go into the same container as the CompressAI codecs; sizes are derived from the header. The package pins scipy<=1.11.1, so it is
-installed without dependencies (see requirements()).
+go into the same container as the CompressAI codecs; sizes are derived from the header. The
+package pins scipy<=1.11.1, so it is installed without dependencies (see requirements()).
 """
 
 from __future__ import annotations

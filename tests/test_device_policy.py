@@ -150,7 +150,7 @@ def test_rows_of_numpy_codecs_say_so(tmp_path):
 def test_a_worker_claims_its_gpu_once(two_gpus, tmp_path):
     from rdpbench.runners.tasks import RunSettings
 
-    settings = RunSettings(str(tmp_path / "results"), "sample", (), {}, None, "none", 0, 0,
+    settings = RunSettings(str(tmp_path / "results"), "sample", "sample", 4, str(tmp_path), (), {}, None, "none", 0, 0,
                            device=DevicePolicy("cuda", (0, 1)), device_slots=str(tmp_path))
     (tmp_path / "0").touch()  # another worker started first and took GPU 0
     assert evaluate.process_device(settings) == "cuda:1"

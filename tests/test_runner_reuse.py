@@ -134,6 +134,6 @@ def test_the_summary_covers_this_runs_dataset_codecs_and_images_only(tmp_path, s
 def test_ops_of_diffc_gaussian_can_be_set_on_the_command_line():
     for overrides, expected in (([], [12, 14, 16, 18, 20, 22, 24]), (["codec.ops.steps=[14,18]"], [14, 18]),
                                 (["codec.num_steps=16"], [12, 14, 16])):
-        cfg = config("codec=diffc_gaussian", *overrides)
+        cfg = config("codec=diffc_gaussian", "device=cpu", *overrides)  # outside run(), nothing resolves auto
         codec = build_codec(codec_configs(cfg.codec, "diffc_gaussian")["diffc_gaussian"])
         assert [op["steps"] for op in codec.operating_points()] == expected

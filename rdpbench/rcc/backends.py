@@ -13,7 +13,6 @@ puts it in its header) and a decoder refuses a stream of another backend (`refus
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
 
 import numpy as np
 
@@ -29,7 +28,7 @@ CODES: dict[int, tuple[str, str]] = {0: ("numpy", "rcc_backend=numpy"),
 class RCCBackend(ABC):
     """Draws and scores candidates for one sample; `name` (and `code`) identify its stream format."""
 
-    name: ClassVar[str] | str
+    name: str  # the stream format of its candidates: a key of CODES' names
 
     @property
     def code(self) -> int:

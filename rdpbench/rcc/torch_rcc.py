@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rdpbench.device import single_thread
+from rdpbench.device import single_thread, torch_device
 from rdpbench.errors import ConfigError
 from rdpbench.rcc import prng
 from rdpbench.rcc.backends import RCCBackend
@@ -61,8 +61,6 @@ class TorchRCC(RCCBackend):
     """Candidates on `device` ('cpu' or 'cuda', the run's)."""
 
     def __init__(self, device: str = "cpu") -> None:
-        from rdpbench.device import torch_device
-
         self.device = torch_device(device, "rcc backend 'torch'")
         if self.device.type not in ("cpu", "cuda"):
             raise ConfigError(f"rcc backend 'torch': runs on cpu or cuda, not {self.device.type}; "

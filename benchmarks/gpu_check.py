@@ -1,6 +1,8 @@
 """The GPU checks of issue 14 in one script: run it once on a GPU host, keep its log and JSON.
 
-On the offline GPU host (../shared/device/README.md), from the project root with .device/ along:
+On the offline GPU host (../shared/device/README.md), from the project root with .device/ along
+(made here by ../shared/device/wheels.sh; EXTRA_WHEELS="pkg==x.y" adds what the runner needs beyond its
+list), in one command of ~6 minutes:
     source .device/prelude.sh && python benchmarks/gpu_check.py --out $OUT/gpu.json 2>&1 | tee $OUT/gpu.log
 Dry run on a CPU (small models, same code paths): python benchmarks/gpu_check.py --device cpu --small --out /tmp/g.json
 
@@ -252,8 +254,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "gpu.json")
     args = parser.parse_args()
 
+    import importlib.metadata
+
     import torch
-    import triton
 
     from rdpbench.data.images import load_image
     from rdpbench.device import DevicePolicy, device_name
@@ -262,7 +265,7 @@ def main() -> int:
     policy = DevicePolicy.resolve(args.device)
     device = policy.activate(0)  # deterministic CUDA, as the runner sets it
     result: dict[str, Any] = {"device": device, "device_name": device_name(policy.kind), "torch": torch.__version__,
-                              "triton": triton.__version__, "python": platform.python_version(),
+                              "triton": importlib.metadata.version("triton"), "python": platform.python_version(),
                               "load_average_start": os.getloadavg()}
     print(json.dumps(result))
     if "pytest" not in args.skip:

@@ -37,6 +37,7 @@ from rdpbench.codecs.registry import register_codec
 from rdpbench.codecs.tags import NoTagger, TagSection, Tagger, Vocabulary
 from rdpbench.diffusion.conditioning import Box, Condition, from_base
 from rdpbench.errors import ConfigError, WeightsError
+from rdpbench.rcc import backend_for
 
 DP_KNOB = Knob("dp", 0.0, 1.0, step=0.05)
 
@@ -63,7 +64,8 @@ class Dual(TiledLatentCodec):
                  num_steps: int | None = None, t_max: int | None = None, t_min: int | None = None,
                  chunk_kl_bits: float | None = None, slack_bits: float | None = None, max_bits: int | None = None,
                  kl_levels: int = 16, decoder: str = "flow", decode_steps: int = 50, tile_size: int | None = None,
-                 tile_overlap: int | None = None, check_bytes: int = 1) -> None:
+                 tile_overlap: int | None = None, check_bytes: int = 1, rcc_backend: str = "numpy",
+                 device: str = "cpu") -> None:
         if not isinstance(base, Codec):
             raise ConfigError(f"codec 'dual': base must be a codec (a config with _target_), got {type(base)}")
         denoiser = as_denoiser(denoiser, self.name)
@@ -74,7 +76,8 @@ class Dual(TiledLatentCodec):
         o = latent_coding_options(denoiser, [] if ops is None else ops, seed, kl_levels, decoder, decode_steps, num_steps=num_steps,
                                   t_max=t_max, t_min=t_min, chunk_kl_bits=chunk_kl_bits, slack_bits=slack_bits,
                                   max_bits=max_bits, tile_size=tile_size, tile_overlap=tile_overlap)
-        super().__init__(denoiser, o.settings, o.tile_size, o.tile_overlap, check_bytes, o.ops)
+        super().__init__(denoiser, o.settings, o.tile_size, o.tile_overlap, check_bytes, o.ops,
+                         backend_for(rcc_backend, device))
 
     # --- configuration -------------------------------------------------------------
     def all_knobs(self) -> tuple[Knob, ...]:

@@ -12,7 +12,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from rdpbench.runners.run import codec_configs
+from rdpbench.runners.run import codec_configs, device_policy
 from rdpbench.runners.tasks import build_codec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +44,7 @@ def test_readme_command_composes_and_builds_its_codecs(command):
     plain = [re.sub(r"^((?:codec|dataset)=)([^,]+),.*$", r"\1\2", o) for o in overrides if not o.startswith("hydra")]
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=plain)
+    device_policy(cfg)  # as run.py resolves device=auto before any codec is built
     label = next((o.split("=", 1)[1] for o in plain if o.startswith("codec=")), "jpeg")
     for config in codec_configs(cfg.codec, label).values():
         assert build_codec(config).operating_points()
@@ -55,6 +56,7 @@ def test_readme_operating_point_example_takes_effect():
     command = next(c for c in COMMANDS if "'codec.ops.quality=[5,10,20,40]'" in c)
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=shlex.split(command)[2:])
+    device_policy(cfg)
     assert [op["quality"] for op in build_codec(cfg.codec).operating_points()] == [5, 10, 20, 40]
 
 

@@ -51,3 +51,7 @@ class WeightsError(RdpbenchError):
 
 class MetricUnavailable(RdpbenchError):
     """A metric cannot be computed here (missing weights or package); the column stays empty."""
+
+
+class StoreError(RdpbenchError):
+    """A file in the results store was changed or lost after its row was written."""

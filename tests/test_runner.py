@@ -147,3 +147,21 @@ def test_config_errors_are_clear(tmp_path, args, expected):
     proc = run_cli(*args, f"results_dir={tmp_path}")
     assert proc.returncode != 0
     assert expected in proc.stdout + proc.stderr
+
+
+def test_a_worker_that_dies_fails_only_its_image_and_the_run_goes_on(tmp_path, small_image):
+    from crashing_codec import SEGFAULT_WIDTH, SIGKILL_WIDTH
+
+    images = tmp_path / "images"
+    images.mkdir()
+    widths = {"crash_segv": SEGFAULT_WIDTH, "fine_a": 80, "crash_kill": SIGKILL_WIDTH, "fine_b": 90}
+    for name, width in widths.items():
+        Image.fromarray(np.ascontiguousarray(small_image[:64, :width])).save(images / f"{name}.png")
+    out = tmp_path / "out"
+    report = run(config("codec=jpeg", "codec._target_=crashing_codec.CrashingJPEG", "codec.ops.quality=[10]",
+                        "dataset=folder", f"dataset.path={images}", f"results_dir={out}", "workers=1"), "crashing")
+    assert report.done == 2 and len(report.failures) == 2
+    assert sorted(load_rows(out)["image"]) == ["fine_a", "fine_b"]
+    failures = load_failures(out).set_index("image")["error"]
+    assert "killed by SIGSEGV" in failures["crash_segv"] and "killed by SIGKILL" in failures["crash_kill"]
+    assert all(str(images / f"{name}.png") in failures[name] for name in ("crash_segv", "crash_kill"))

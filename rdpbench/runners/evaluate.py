@@ -19,8 +19,8 @@ from rdpbench.codecs.base import Codec, OperatingPoint, op_label
 from rdpbench.data.images import load_image
 from rdpbench.errors import CodecError, MetricUnavailable, RdpbenchError, WeightsError
 from rdpbench.metrics.base import Metric, create_metric
-from rdpbench.results.store import ResultStore
-from rdpbench.runners.isolated import decode_in_fresh_process
+from rdpbench.results.store import ResultStore, sha256_hex
+from rdpbench.runners.isolated import decode_stored_in_fresh_process
 from rdpbench.runners.rate_control import bisect_to_target, stream_bpp
 from rdpbench.runners.tasks import ImageTask, RunSettings, TaskOutcome, build_codec
 
@@ -29,9 +29,9 @@ _CODECS: dict[str, Codec] = {}
 _METRICS: dict[tuple[str, str], Metric | str] = {}
 
 
-def _codec(task: ImageTask) -> Codec:
+def _codec(task: ImageTask, settings: RunSettings) -> Codec:
     if task.codec.key not in _CODECS:
-        _CODECS[task.codec.key] = build_codec(task.codec.config)
+        _CODECS[task.codec.key] = build_codec(task.codec.config, settings.max_pixels)
     return _CODECS[task.codec.key]
 
 
@@ -116,7 +116,7 @@ def evaluate_image(task: ImageTask, settings: RunSettings) -> TaskOutcome:
 
 def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> list[dict[str, Any]]:
     image, conversion = load_image(task.image.path)
-    codec = _codec(task)
+    codec = _codec(task, settings)
     height, width = image.shape[:2]
     keep_recon = settings.save_reconstructions is None or task.index < settings.save_reconstructions
     rows = []
@@ -124,14 +124,17 @@ def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
         start = time.perf_counter()
         decoded = codec.decode(stream)
         decode_s = time.perf_counter() - start
+        stream_path = store.artifact_path("streams", settings.dataset, task.codec.key, task.image.name, label, ".bin")
+        store.write_artifact(stream_path, stream)
+        digest = sha256_hex(stream)
         verified = "none"
-        if settings.verify == "isolated":
-            if not np.array_equal(decode_in_fresh_process(task.codec.config, stream), decoded):
+        if settings.verify == "isolated":  # from the stored file, as anything that re-decodes it later would
+            fresh = decode_stored_in_fresh_process(task.codec.config, store.root / stream_path, digest,
+                                                   settings.max_pixels)
+            if not np.array_equal(fresh, decoded):
                 raise CodecError(f"codec {task.codec.label!r} at {label}: a fresh-process decode differs from the "
                                  f"in-process decode (decoder depends on state other than the bytes)")
             verified = "isolated"
-        stream_path = store.artifact_path("streams", settings.dataset, task.codec.key, task.image.name, label, ".bin")
-        store.write_artifact(stream_path, stream)
         recon_path = ""
         if keep_recon:
             recon = store.artifact_path("recon", settings.dataset, task.codec.key, task.image.name, label, ".png")
@@ -146,7 +149,7 @@ def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
             **{f"bytes_{name}": n for name, n in sections.items()},
             "bpp": stream_bpp(stream, image), "encode_s": encode_s, "decode_s": decode_s,
             **score(image, decoded, settings),
-            "stream_path": str(stream_path), "recon_path": recon_path, "verified": verified,
+            "stream_path": str(stream_path), "stream_sha256": digest, "recon_path": recon_path, "verified": verified,
             "config_hash": task.codec.config_hash, "codec_config": task.codec.description,
             "versions": json.dumps(settings.versions, sort_keys=True), "git_commit": settings.git_commit,
             "seed": settings.seed,

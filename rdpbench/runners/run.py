@@ -9,7 +9,6 @@ from typing import Any, Iterator
 
 import pandas as pd
 from hydra.utils import instantiate
-from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
@@ -20,6 +19,7 @@ from rdpbench.results.store import ResultStore, load_rows, summarize
 from rdpbench.runners.dataset_metrics import compute_dataset_metrics
 from rdpbench.runners.evaluate import evaluate_image
 from rdpbench.runners.tasks import CodecSpec, ImageTask, RunSettings, TaskOutcome
+from rdpbench.runners.workers import run_supervised
 
 log = logging.getLogger("rdpbench")
 
@@ -68,10 +68,22 @@ def build_codecs(configs: dict[str, dict[str, Any]], report: RunReport) -> list[
     return specs
 
 
-def _execute(tasks: list[ImageTask], settings: RunSettings, workers: int) -> Iterator[TaskOutcome]:
-    if workers <= 1:
+def _execute(tasks: list[ImageTask], settings: RunSettings, workers: int,
+             timeout: float | None) -> Iterator[TaskOutcome]:
+    """workers >= 1: supervised worker processes (a crashed or OOM-killed worker fails only its image);
+    workers=0: in this process (for debugging: a crash in native code ends the run)."""
+    if workers == 0:
         return (evaluate_image(t, settings) for t in tasks)
-    return Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(evaluate_image)(t, settings) for t in tasks)
+    return run_supervised(evaluate_image, tasks, lambda t: (t, settings), workers,
+                          lambda t, reason: record_lost_task(t, settings, reason), timeout)
+
+
+def record_lost_task(task: ImageTask, settings: RunSettings, reason: str) -> TaskOutcome:
+    """A task whose worker died or timed out: its failure is stored like any other, and the run goes on."""
+    message = (f"{task.image.path} with codec {task.codec.label!r}: {reason} while evaluating it "
+               f"(a crash in native code, or the OOM killer: see the system log)")
+    ResultStore(settings.results_dir).write_failure(settings.dataset, task.codec.key, task.image.name, message)
+    return TaskOutcome(task, False, message)
 
 
 def run(cfg: DictConfig, codec_label: str) -> RunReport:
@@ -89,9 +101,11 @@ def run(cfg: DictConfig, codec_label: str) -> RunReport:
         metric_options=OmegaConf.to_container(cfg.metrics.options, resolve=True) if "options" in cfg.metrics else {},
         target_bpp=tuple(float(t) for t in cfg.target_bpp) if cfg.target_bpp else None,
         verify=str(cfg.verify), save_reconstructions=None if save == "all" else int(save), seed=int(cfg.seed),
-        versions=package_versions(), git_commit=git_commit())
+        versions=package_versions(), git_commit=git_commit(), max_pixels=int(cfg.max_pixels))
     if settings.verify not in ("none", "isolated"):
         raise ConfigError(f"verify={settings.verify!r}: choose none or isolated")
+    if int(cfg.workers) < 0:
+        raise ConfigError(f"workers={cfg.workers}: choose 0 (in this process) or a number of worker processes")
     store = ResultStore(settings.results_dir)
     tasks = []
     for spec in specs:
@@ -102,7 +116,8 @@ def run(cfg: DictConfig, codec_label: str) -> RunReport:
                 tasks.append(ImageTask(image, index, spec))
     log.info("%d image tasks to run, %d already in %s", len(tasks), report.skipped, settings.results_dir)
     with tqdm(total=len(tasks), unit="img", dynamic_ncols=True) as bar:
-        for outcome in _execute(tasks, settings, int(cfg.workers)):
+        timeout = float(cfg.task_timeout) if cfg.task_timeout else None
+        for outcome in _execute(tasks, settings, int(cfg.workers), timeout):
             bar.set_postfix_str(f"{outcome.task.codec.label} {outcome.task.image.name}")
             bar.update()
             if outcome.ok:

@@ -33,15 +33,9 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def save_random_zoo_weights(cls: type[CompressAIZoo], metric: str = "mse", quality: int = 1, seed: int = 0) -> Path:
-    from compressai.zoo.image import model_architectures
+    from rdpbench.codecs.random_weights import save_random_zoo_weights as save
 
-    torch.manual_seed(seed)
-    net = model_architectures[cls.architecture](*SMALL[cls.architecture])
-    net.update(force=True)
-    _, path = zoo_location(cls.architecture, metric, quality)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), path)
-    return path
+    return save(cls.architecture, metric, quality, seed, SMALL[cls.architecture])
 
 
 @pytest.fixture(scope="module")
@@ -150,18 +144,13 @@ def test_msillm_reports_missing_package_or_weights(cache: Path) -> None:
 
 def test_msillm_round_trip_random_weights(cache: Path, small_image: np.ndarray) -> None:
     pytest.importorskip("neuralcompression.zoo", reason="neuralcompression not installed (see rdpbench/codecs/msillm.py)")
-    from neuralcompression.models import HiFiCAutoencoder
-
     from rdpbench.codecs.msillm import MSILLM, release_location
 
+    from rdpbench.codecs.random_weights import save_random_msillm_weights
+
     arch = {"latent_features": 8, "hyper_features": 8, "num_residual_blocks": 1}
-    torch.manual_seed(0)
-    net = HiFiCAutoencoder(**arch)
-    net.update(force=True)
-    _, path = release_location(2)
-    assert path.name == "msillm_target_0.07bpp.ckpt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), path)
+    path = save_random_msillm_weights(2, arch)
+    assert path == release_location(2)[1] and path.name == "msillm_target_0.07bpp.ckpt"
     codec = MSILLM({"quality": [2]}, architecture=arch)
     stream = codec.encode(small_image, {"quality": 2})
     decoded = codec.decode(stream)

@@ -66,9 +66,12 @@ class Resample(Codec):
         small_w, small_h = self.scaled_size(header.width, header.height, op["scale"])
         inner_op = self._inner_op(op)
         fields = tuple(k.to_field(inner_op[k.name]) for k in self.inner.all_knobs())
-        small = self.inner.decode_payload(payload, Header(self.inner.codec_id, small_w, small_h, fields), inner_op)
+        try:
+            small = self.inner.decode_payload(payload, Header(self.inner.codec_id, small_w, small_h, fields), inner_op)
+        except BitstreamError as exc:  # name this codec: the stream is a resample stream
+            raise BitstreamError(f"inner {self.inner.name}: {exc.detail}", self.name, exc.section) from exc
         if small.shape != (small_h, small_w, 3):
-            raise BitstreamError(f"codec {self.name!r}: inner decoded {small.shape}, expected {(small_h, small_w, 3)}")
+            raise BitstreamError(f"inner decoded {small.shape}, expected {(small_h, small_w, 3)}", self.name, "payload")
         if op["scale"] == 1:
             return small
         return _resize(small, header.width, header.height, FILTERS[self.up_filter])

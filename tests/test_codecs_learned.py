@@ -159,3 +159,30 @@ def test_msillm_round_trip_random_weights(cache: Path, small_image: np.ndarray) 
     assert codec.sections(stream)["z"] > 0
     header, op, size = codec.parse_header(stream)
     assert isinstance(header, Header) and op == {"quality": 2}
+
+
+def test_crc_and_size_checks_refuse_corrupt_streams_before_the_rans_decoder(cache: Path, odd_image: np.ndarray) -> None:
+    save_random_zoo_weights(Bmshj2018Hyperprior)
+    checked = Bmshj2018Hyperprior({"quality": [1]})
+    stream = checked.encode(odd_image, {"quality": 1})
+    sections = checked.sections(stream)
+    assert sections["check"] == 2 and sum(sections.values()) == len(stream)
+    flipped = bytearray(stream)
+    flipped[-5] ^= 0x10
+    with pytest.raises(BitstreamError, match=r"codec 'compressai-bmshj2018-hyperprior', section 'check': checksum"):
+        checked.decode(bytes(flipped))
+
+    bare = Bmshj2018Hyperprior({"quality": [1]}, check_bytes=0)
+    stream = bare.encode(odd_image, {"quality": 1})
+    header, op, size = bare.parse_header(stream)
+    assert np.array_equal(bare.decode(stream), checked.decode(checked.encode(odd_image, {"quality": 1})))
+    with pytest.raises(BitstreamError, match=r"section 'z': a rANS string is whole 32-bit words"):
+        bare.decode(stream[:-1])
+    huge = Header(bare.codec_id, 8000, 6000, header.op_fields).pack()  # one edited size field, same payload
+    with pytest.raises(BitstreamError, match=r"section '[yz]': \d+ bytes cannot hold the \d+ latent symbols"):
+        bare.decode(huge + stream[size:])
+    bare.max_pixels = 5000
+    with pytest.raises(BitstreamError, match="section 'header': image size 100x70 exceeds max_pixels=5000"):
+        bare.decode(stream)
+    with pytest.raises(BitstreamError, match=r"section 'header': operating point out of range"):
+        bare.decode(Header(bare.codec_id, 100, 70, (9,)).pack() + stream[size:])

@@ -40,7 +40,7 @@ from unittest import mock
 
 import numpy as np
 
-from rdpbench.bitstream import Header, write_varint
+from rdpbench.bitstream import write_varint
 from rdpbench.errors import BitstreamError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -80,8 +80,9 @@ def _execute(tasks: list[ImageTask], settings: RunSettings, workers: int,
 
 def record_lost_task(task: ImageTask, settings: RunSettings, reason: str) -> TaskOutcome:
     """A task whose worker died or timed out: its failure is stored like any other, and the run goes on."""
-    message = (f"{task.image.path} with codec {task.codec.label!r}: {reason} while evaluating it "
-               f"(a crash in native code, or the OOM killer: see the system log)")
+    hint = ("a crash in native code, or the OOM killer (see the system log)" if reason.startswith("worker")
+            else "raise task_timeout, or null for no limit")
+    message = f"{task.image.path} with codec {task.codec.label!r}: {reason} while evaluating it ({hint})"
     ResultStore(settings.results_dir).write_failure(settings.dataset, task.codec.key, task.image.name, message)
     return TaskOutcome(task, False, message)
 

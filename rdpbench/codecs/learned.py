@@ -45,8 +45,8 @@ from rdpbench.codecs.base import Codec, OperatingPoint
 from rdpbench.errors import BitstreamError, CodecError, ConfigError, WeightsError
 
 PAD_MULTIPLE = 64  # 2^6: the total downsampling of every CompressAI hyperprior-class model
-# 2 bytes cost 16 bits per image: 0.4% of 0.01 bpp on a Kodak image (768x512), and let 1 in 65536
-# corrupted streams through (1 byte: 0.2%, 1 in 256). Measured in benchmarks/results/fuzz*.json.
+# 2 bytes cost 16 bits per image, 0.43% of the bytes of `ultralow` at 0.01 bpp on Kodak (1 byte: 0.22%),
+# and let 1 in 65536 corrupted streams through (1 byte: 1 in 256); benchmarks/bench_check_bytes.py.
 DEFAULT_CHECK_BYTES = 2
 RANS_WORD = 4  # CompressAI's rANS writes 32-bit words ...
 RANS_STATE_BYTES = 8  # ... and ends with the 64-bit coder state

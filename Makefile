@@ -1,7 +1,7 @@
 # rdpbench tasks. PYTHON can point at a virtualenv's interpreter.
 PYTHON ?= python3
 RESULTS ?= results
-ANCHOR ?= jpeg
+ANCHOR ?= resample_jpeg
 SHARED ?= $(abspath ../shared/datasets)
 
 .PHONY: train-ultralow train-ultralow-gpu setup setup-system run test bench fuzz bd-rate plots report regress baselines published weights clean
@@ -18,8 +18,9 @@ setup:  ## Python packages (torch from the pinned local wheels, then rdpbench wi
 	$(PYTHON) -m pip install -q --no-deps neuralcompression==0.3.1 fvcore==0.1.5.post20221221 iopath==0.1.10 \
 	  yacs==0.1.8 portalocker==4.4.2 termcolor==3.3.0
 
-run:  ## The main job on the offline default (classical suite on the shipped sample)
-	$(PYTHON) run.py codec=classical dataset=sample results_dir=$(RESULTS)
+run:  ## The main job on the offline default: the generative suite on the shipped sample, table and RD plot
+	$(PYTHON) run.py codec=generative dataset=sample metrics=pixel_realism workers=2 results_dir=$(RESULTS)
+	$(PYTHON) -m rdpbench.reports.cli plots --results $(RESULTS)
 
 test:
 	$(PYTHON) -m pytest -q
@@ -33,13 +34,13 @@ fuzz:  ## Decode FUZZ_STREAMS mutated streams (each twice) over every codec that
 	$(PYTHON) -m rdpbench.fuzz --streams $(FUZZ_STREAMS) $(FUZZ_ARGS)
 
 bd-rate:
-	$(PYTHON) -m rdpbench.reports.cli bd-rate --results $(RESULTS) --anchor $(ANCHOR)
+	$(PYTHON) -m rdpbench.reports.cli bd-rate --results $(RESULTS) --anchor "$(ANCHOR)"
 
 plots:
 	$(PYTHON) -m rdpbench.reports.cli plots --results $(RESULTS)
 
 report:
-	$(PYTHON) -m rdpbench.reports.cli report --results $(RESULTS) --anchor $(ANCHOR)
+	$(PYTHON) -m rdpbench.reports.cli report --results $(RESULTS) --anchor "$(ANCHOR)"
 
 regress:  ## Recompute the RD baselines and fail on drift beyond tolerance
 	$(PYTHON) -m rdpbench.reports.cli regress
@@ -48,7 +49,7 @@ baselines:  ## Re-record the RD baselines on purpose
 	$(PYTHON) -m rdpbench.reports.cli baselines
 
 published:  ## Re-convert the published RD points in ../shared/anchors/published into results/published
-	$(PYTHON) -m rdpbench.reports.cli convert-published --source $(abspath ../shared/anchors/published) --dest results/published
+	$(PYTHON) -m rdpbench.reports.cli convert-published --dest results/published
 
 train-ultralow:  ## Retrain the shipped ultra-low-rate model on CPU (~30-60 min on 2 cores)
 	$(PYTHON) train.py
@@ -60,4 +61,5 @@ weights:  ## Fetch every model weight the configured metrics and codecs need (ne
 	$(PYTHON) -m rdpbench.weights_cli fetch
 
 clean:
-	rm -rf $(RESULTS)/rows $(RESULTS)/streams $(RESULTS)/recon $(RESULTS)/failures $(RESULTS)/dataset_metrics $(RESULTS)/_hydra
+	rm -rf $(RESULTS)/rows $(RESULTS)/streams $(RESULTS)/recon $(RESULTS)/failures $(RESULTS)/dataset_metrics \
+	  $(RESULTS)/metrics $(RESULTS)/_hydra

@@ -23,19 +23,22 @@ log = logging.getLogger("rdpbench")
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> int:
     configure_library_caches()
+    choices = HydraConfig.get().runtime.choices
     try:
-        report = run(cfg, codec_label=HydraConfig.get().runtime.choices["codec"])
+        report = run(cfg, codec_label=choices["codec"], dataset_id=choices["dataset"])
     except RdpbenchError as exc:
         log.error("%s", exc)
         sys.exit(2)
-    if not report.summary.empty:
-        summary_path = Path(cfg.results_dir) / "summary.csv"
-        write_atomic(summary_path, report.summary.to_csv(index=False).encode())  # multirun jobs share it
-        with_cols = [c for c in ("dataset", "codec", "op_label", "images", "bpp", "psnr", "ms_ssim", "lpips", "dists",
-                                 "clipsim") if c in report.summary.columns]
-        print(report.summary[with_cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        print(f"summary written to {summary_path}")
-    print(f"{report.done} image tasks done, {report.skipped} already in the store, {len(report.failures)} failed")
+    summary_path = Path(cfg.results_dir) / "summary.csv"
+    if not report.store_summary.empty:
+        write_atomic(summary_path, report.store_summary.to_csv(index=False).encode())  # multirun jobs share it
+    if not report.summary.empty:  # this run's dataset, codecs, images and metrics only
+        shown = [c for c in ("dataset", "codec", "op_label", "images", "bpp", *report.metrics)
+                 if c in report.summary.columns]
+        print(report.summary[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(f"summary of the whole store written to {summary_path}")
+    print(f"{report.done} image tasks done, {report.completed} completed from stored streams (metrics or "
+          f"verification added), {report.skipped} already in the store, {len(report.failures)} failed")
     for label, reason in report.unavailable_codecs.items():
         print(f"codec {label} skipped: {reason}")
     for name, reason in report.unavailable_metrics.items():

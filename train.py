@@ -16,11 +16,16 @@ from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from rdpbench.device import resolve_device
+from rdpbench.paths import training_photos
 from rdpbench.training.data import CropBank
 from rdpbench.training.loop import export, train
 
 
-@hydra.main(config_path="conf/train", config_name="cpu_small", version_base="1.3")
+# ${training_photos:} in the recipe: <data root>/train ($RDPBENCH_DATA_ROOT, else ../shared/datasets).
+OmegaConf.register_new_resolver("training_photos", lambda: str(training_photos()))
+
+
+@hydra.main(config_path="rdpbench/training/conf", config_name="cpu_small", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     torch.manual_seed(cfg.seed)
     if cfg.threads:

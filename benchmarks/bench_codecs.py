@@ -35,6 +35,7 @@ from rdpbench.codecs.trained import UltraLow
 from rdpbench.data.images import load_image
 from rdpbench.errors import RdpbenchError
 from rdpbench.metrics.pixel import ms_ssim, psnr
+from rdpbench.paths import datasets_dir
 from rdpbench.runners.rate_control import bisect_to_target, stream_bpp
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ NOTES = ("timing: mean seconds per Kodak image (768x512) on a shared 2-core CPU;
 
 
 def kodak(images: int) -> list[tuple[str, np.ndarray]]:
-    root = Path(os.environ.get("RDPBENCH_DATA_ROOT", REPO.parent / "shared" / "datasets")) / "kodak"
+    root = datasets_dir() / "kodak"
     return [(p.stem, load_image(p)[0]) for p in sorted(root.glob("kodim*.png"))[:images]]
 
 

@@ -20,6 +20,7 @@ from hydra import compose, initialize_config_dir
 import rdpbench.codecs  # noqa: F401
 from rdpbench.data.images import load_image
 from rdpbench.metrics.pixel import ms_ssim, psnr
+from rdpbench.paths import datasets_dir
 from rdpbench.runners.run import run
 from rdpbench.runners.tasks import build_codec
 
@@ -31,7 +32,7 @@ CODEC_OVERRIDES = ["codec.jpeg.ops.quality=[5,30]", "codec.webp.ops.quality=[0,2
 def compose_cfg(results_dir: str, workers: int, images: int):
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return compose(config_name="config", overrides=[
-            "codec=regress", "dataset=kodak", f"data_root={os.environ.get('RDPBENCH_DATA_ROOT', REPO.parent / 'shared/datasets')}",
+            "codec=regress", "dataset=kodak", f"data_root={datasets_dir()}",
             f"results_dir={results_dir}", f"workers={workers}", f"max_images={images}", "save_reconstructions=0",
             *CODEC_OVERRIDES])
 

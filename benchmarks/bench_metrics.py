@@ -35,9 +35,10 @@ from rdpbench.metrics.clipsim import resolve_checkpoint  # noqa: E402
 from rdpbench.metrics.fid import INCEPTION_FID, patches  # noqa: E402
 from rdpbench.metrics.piq_metrics import PIQ_METRICS  # noqa: E402
 from rdpbench.metrics.random_weights import HUB_BACKBONES, random_weight_cache  # noqa: E402
+from rdpbench.paths import datasets_dir  # noqa: E402
 from rdpbench.weights_cli import learned_metrics  # noqa: E402
 
-KODAK = Path(os.environ.get("RDPBENCH_DATA_ROOT", ROOT.parent / "shared" / "datasets")) / "kodak"
+KODAK = datasets_dir() / "kodak"
 OUT = ROOT / "benchmarks" / "results" / "metrics.json"
 Pair = tuple[np.ndarray, np.ndarray]
 

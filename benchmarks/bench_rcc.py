@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import time
 import tracemalloc
@@ -30,10 +29,11 @@ from PIL import Image
 from rdpbench.codecs.diffc import DiffC
 from rdpbench.diffusion.gaussian import GaussianDenoiser
 from rdpbench.metrics.pixel import psnr
+from rdpbench.paths import datasets_dir
 from rdpbench.rcc import ChunkPlan, RCCSettings, encode_indices, encode_sample
 
 REPO = Path(__file__).resolve().parents[1]
-KODAK = Path(os.environ.get("RDPBENCH_DATA_ROOT", "/work/shared/datasets")) / "kodak"
+KODAK = datasets_dir() / "kodak"
 
 
 def gaussian_codec(**overrides: Any) -> DiffC:

@@ -33,3 +33,8 @@ def data_label(path: Path) -> str:
         return Path(path).resolve().relative_to(datasets_dir().resolve()).as_posix()
     except ValueError:
         return Path(path).name
+
+
+def published_anchors_dir() -> Path:
+    """The raw published RD data (papers' files) that `convert-published` reads."""
+    return shared_dir() / "anchors" / "published"

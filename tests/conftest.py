@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rdpbench.paths import datasets_dir
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def data_root() -> Path:
-    return Path(os.environ.get("RDPBENCH_DATA_ROOT", REPO.parent / "shared" / "datasets"))
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +21,7 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def kodak_root() -> Path:
-    root = data_root()
+    root = datasets_dir()
     if not (root / "kodak" / "kodim01.png").exists():
         pytest.fail(f"Kodak cache not found under {root}; set RDPBENCH_DATA_ROOT to a folder holding kodak/")
     return root

@@ -12,6 +12,7 @@ from rdpbench.reports.cli import main
 from test_reports_fixtures import write_originals, write_store
 
 REPO = Path(__file__).resolve().parents[1]
+PUBLISHED = REPO / "results" / "published"
 
 
 def test_bd_rate_command_writes_and_prints(tmp_path, capsys):
@@ -29,9 +30,19 @@ def test_bd_rate_command_writes_and_prints(tmp_path, capsys):
 
 def test_bd_rate_with_unknown_anchor_exits_2_with_a_message(tmp_path, capsys):
     root = write_store(tmp_path / "store", recon=False)
-    assert main(["bd-rate", "--results", str(root), "--anchor", "vtm"]) == 2
+    assert main(["bd-rate", "--results", str(root), "--anchor", "nonexistent", "--published", str(PUBLISHED)]) == 2
     err = capsys.readouterr().err
-    assert "anchor 'vtm' is in no dataset" in err and "'jpeg'" in err
+    assert "anchor 'nonexistent' is in no dataset" in err and "'jpeg'" in err and "published:NAME" in err
+
+
+def test_bd_rate_against_a_published_anchor(tmp_path, capsys):
+    """`make bd-rate ANCHOR=published:NAME`: measured curves against a published curve of the dataset."""
+    root = write_store(tmp_path / "store", recon=False)
+    assert main(["bd-rate", "--results", str(root), "--anchor", "published:No-GAN", "--metrics", "psnr",
+                 "--published", str(PUBLISHED)]) == 0
+    table = pd.read_csv(root / "reports" / "tables" / "bd_rate.csv")
+    assert set(table.anchor) == {"published:No-GAN"} and "jpeg" in set(table[table.status == "ok"].codec)
+    assert "No-GAN" in capsys.readouterr().out
 
 
 def test_empty_results_exit_2_with_a_message(tmp_path, capsys):
@@ -47,7 +58,8 @@ def test_plots_and_visual_commands(tmp_path, capsys):
     assert main(["visual", "--results", str(root), "--dataset", "kodak", "--images", "img1", "--bpp", "0.1",
                  "--originals", str(originals), "--crop", "0", "0", "32"]) == 0
     assert (root / "reports" / "figures" / "visual_kodak_img1.png").exists()
-    assert "published points above" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "published point(s) outside it not drawn" in printed and "written:" in printed
 
 
 def test_module_entry_point_runs_report(tmp_path):

@@ -6,6 +6,7 @@ Rates and metrics follow simple formulas so tests can check aggregation and BD v
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from rdpbench.metrics import metric_info
 from rdpbench.results.store import ResultStore
 
 SIZE = 64
@@ -41,8 +43,11 @@ def _png(array: np.ndarray) -> bytes:
 
 def write_store(root: Path, dataset: str = "kodak", codecs: dict | None = None, lpips: bool = False,
                 recon: bool = True) -> Path:
-    """Rows (+ recon PNGs) for every codec x image; image img1 is 10 % above img0 in rate."""
+    """Rows (+ recon PNGs) for every codec x image; image img1 is 10 % above img0 in rate. Rows record
+    their originals as <data root>/<dataset>/<image>.png (see `write_originals`), of a 24-image dataset."""
     store = ResultStore(root)
+    for name in ("psnr", "lpips"):
+        store.write_metric_info(metric_info(name))
     for codec, (config_hash, ops) in (codecs or CODECS).items():
         key = store.codec_key(codec, config_hash)
         for index, image in enumerate(IMAGES):
@@ -56,7 +61,10 @@ def write_store(root: Path, dataset: str = "kodak", codecs: dict | None = None, 
                     recon_path = str(relative)
                 scale = 1.0 + 0.1 * index
                 impl = {"psnr": "PSNR (test)", "lpips": "LPIPS (test)"}
-                rows.append({"dataset": dataset, "image": image, "width": SIZE, "height": SIZE, "codec": codec,
+                rows.append({"dataset": dataset, "image": image, "dataset_id": dataset, "dataset_size": 24,
+                             "image_root": "data_root", "image_path": f"{dataset}/{image}.png",
+                             "image_sha256": hashlib.sha256(_png(original(image))).hexdigest(), "width": SIZE,
+                             "height": SIZE, "codec": codec,
                              "codec_name": codec, "op_label": op_label, "bytes": round(bpp * scale * SIZE ** 2 / 8),
                              "bpp": bpp * scale, "psnr": psnr + (0.5 if index else -0.5),
                              "lpips": lpips_value if lpips else None, "metric_impl": json.dumps(impl),
@@ -67,8 +75,10 @@ def write_store(root: Path, dataset: str = "kodak", codecs: dict | None = None, 
     return root
 
 
-def write_originals(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+def write_originals(folder: Path, dataset: str | None = None) -> Path:
+    """The originals as <folder>/<image>.png, or <folder>/<dataset>/<image>.png (a data root)."""
+    target = folder / dataset if dataset else folder
+    target.mkdir(parents=True, exist_ok=True)
     for image in IMAGES:
-        (folder / f"{image}.png").write_bytes(_png(original(image)))
+        (target / f"{image}.png").write_bytes(_png(original(image)))
     return folder

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rdpbench.errors import DatasetError
-from rdpbench.reports.published import COLUMNS, convert_all, load_published, published_for
+from rdpbench.reports.published import COLUMNS, comparable, convert_all, load_published, published_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,12 +37,29 @@ def _source(root: Path) -> Path:
         "image,method,point_index,bpp,psnr,lpips,size_label\n"
         "kodak-06,diffc,0,0.0001,13.3,0.68,\n"
         "div2k-0002,msillm,3,0.05,25.0,0.2,small\n")
+    (root / "stablecodec").mkdir()
+    (root / "stablecodec" / "stablecodec_results_tidy.csv").write_text(
+        "system,dataset,point,bpp,psnr,ms_ssim,lpips,dists,fid,kid\n"
+        "StableCodec,Kodak,0,0.00579,20.27,0.643,0.3097,0.1518,90.61,\n"
+        "StableCodec,CLIC2020-test,0,0.00444,22.13,0.748,0.2562,0.1194,6.93,0.0011\n")
+    (root / "diffeic").mkdir()
+    (root / "diffeic" / "diffeic_results_tidy.csv").write_text(
+        "system,dataset,point,bpp,PSNR,MS-SSIM,SSIM,LPIPS,DISTS,FID,KID,NIQE\n"
+        "DiffEIC,Kodak,5,0.020084,19.57,0.6485,0.5058,0.3185,0.1644,,,4.2407\n"
+        "MS-ILLM,Kodak,quality_1,0.044671,24.73,0.8461,0.6162,0.1576,0.134433,,,3.5874\n")
+    (root / "sprdiff").mkdir()
+    (root / "sprdiff" / "sprdiff_readme_figure_digitized.csv").write_text(
+        "method,dataset,metric,bpp,value,blob_px\n"
+        "DiffEIC,Kodak,LPIPS,0.0202,0.41681,16\n"
+        "DiffEIC,Kodak,PSNR,0.0201,19.5,16\n"
+        "SPRDiff,Kodak,DISTS,0.01,0.12,18\n")
     return root
 
 
 def test_convert_all(tmp_path):
     paths = convert_all(_source(tmp_path / "src"), tmp_path / "out")
-    assert [p.name for p in paths] == ["compressai.csv", "neuralcompression_illm.csv", "diffc_demo.csv"]
+    assert [p.name for p in paths] == ["compressai.csv", "neuralcompression_illm.csv", "diffc_demo.csv",
+                                       "stablecodec.csv", "diffeic.csv", "sprdiff_figure.csv"]
     frame = load_published(tmp_path / "out")
     assert list(frame.columns) == COLUMNS
     paper = frame[frame.codec == "paper-x_ms-ssim"]
@@ -58,7 +75,34 @@ def test_convert_all(tmp_path):
     assert demo.note.iloc[1].endswith("size small")
     # single-image demo points never land on dataset-mean plots; split suffixes match
     assert "DiffC (demo)" not in set(published_for(frame, "kodak", None).codec)
-    assert set(published_for(frame, "clic2020-professional_test", None).codec) == {"MS-ILLM"}
+    assert set(published_for(frame, "clic2020-professional_test", None).codec) == {"MS-ILLM", "StableCodec"}
+
+
+def test_new_anchor_sources_record_their_lpips_backbone_and_where_each_system_was_reported(tmp_path):
+    convert_all(_source(tmp_path / "src"), tmp_path / "out")
+    frame = load_published(tmp_path / "out").set_index("codec")
+    stable = frame.loc["StableCodec"]
+    assert set(stable.dataset) == {"kodak", "clic2020-professional_test"} and set(stable.lpips_net) == {"alex"}
+    assert frame.loc["DiffEIC", "lpips"] == 0.3185 and frame.loc["DiffEIC", "lpips_net"] == "alex"
+    assert frame.loc["MS-ILLM [DiffEIC sheet]", "lpips"] == 0.1576  # never merged with MS-ILLM's own file
+    sprdiff = frame.loc["DiffEIC [SPRDiff figure]"].set_index("op_label")
+    assert sprdiff.loc["LPIPS point=0", "lpips"] == 0.41681 and sprdiff.loc["LPIPS point=0", "lpips_net"] == "unknown"
+    assert pd.isna(sprdiff.loc["LPIPS point=0", "psnr"]) and sprdiff.loc["PSNR point=0", "psnr"] == 19.5
+    assert pd.isna(frame.loc["MS-ILLM (demo)", "lpips_net"]) is False
+    assert set(frame[frame.source.str.contains("CompressAI")].lpips_net.fillna("")) == {""}
+
+
+def test_published_lpips_is_only_kept_for_the_measured_backbone():
+    published = pd.DataFrame({"dataset": "kodak", "image": "", "codec": ["A", "B", "C"], "bpp": 0.02,
+                              "psnr": 20.0, "lpips": [0.3, 0.4, None], "lpips_net": ["alex", "unknown", None]})
+    alex = pd.DataFrame({"metric_impl": ['{"lpips": "LPIPS v0.1 AlexNet (lpips 0.1.4, ...)"}']})
+    kept, notes = comparable(published, alex)
+    assert list(kept.lpips.notna()) == [True, False, False] and list(kept.psnr) == [20.0] * 3
+    assert notes and "B (unknown)" in notes[0] and "measured LPIPS is alex" in notes[0]
+    vgg = pd.DataFrame({"metric_impl": ['{"lpips": "LPIPS v0.1 VGG16 (lpips 0.1.4, ...)"}']})
+    assert comparable(published, vgg)[0].lpips.isna().all()
+    no_lpips = pd.DataFrame({"metric_impl": ['{"psnr": "x"}']})
+    assert comparable(published, no_lpips)[0].lpips.notna().sum() == 2
 
 
 def test_missing_source_is_a_clear_error(tmp_path):
@@ -69,7 +113,11 @@ def test_missing_source_is_a_clear_error(tmp_path):
 def test_shipped_published_curves_are_consistent():
     frame = load_published(REPO / "results" / "published")
     assert (REPO / "results" / "published" / "SOURCES.md").exists()
-    assert set(frame.dataset) == {"kodak", "clic2020-professional", "clic2020-mobile", "div2k"}
+    assert set(frame.dataset) == {"kodak", "clic2020-professional", "clic2020-professional_test", "clic2020-mobile",
+                                  "div2k", "tecnick"}
+    assert {"StableCodec", "DiffEIC", "No-GAN"} <= set(frame[frame.dataset == "kodak"].codec)
+    low = frame[(frame.dataset == "kodak") & (frame.bpp <= 0.05)]  # anchors for the ultra-low range exist
+    assert low.groupby("codec").size().get("StableCodec") == 9
     assert (frame["bpp"] > 0).all() and frame["source"].notna().all()
     linear = frame["ms_ssim"].dropna()
     assert ((linear > 0) & (linear <= 1)).all()  # no dB values left

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import colorsys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib import colors as mcolors
 
+from rdpbench.metrics import metric_info
 from rdpbench.reports.curves import aggregate
-from rdpbench.reports.plots import rd_figure, save_figure
+from rdpbench.reports.plots import curve_styles, rd_figure, save_figure
 from rdpbench.reports.published import load_published, published_for
 from rdpbench.reports.tables import bd_matrix, summary_table, write_table
 from rdpbench.reports.bdrate import bd_table
@@ -17,6 +20,7 @@ from rdpbench.results.store import load_rows
 from test_reports_fixtures import CODECS, write_store
 
 REPO = Path(__file__).resolve().parents[1]
+INFOS = {name: metric_info(name) for name in ("psnr", "lpips")}  # as the runner writes them into the store
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +46,7 @@ def test_summary_flags_partial_means():
 
 
 def test_bd_matrix_and_writers(points, tmp_path):
-    table = bd_table(points, "jpeg", ["psnr", "lpips"], "pchip")
+    table = bd_table(points, "jpeg", INFOS, "pchip")
     matrix, notes = bd_matrix(table)
     webp = matrix[matrix.codec == "webp"]["psnr"].iloc[0]
     assert webp.startswith("-20.00%")  # webp = jpeg at 0.8x the rate
@@ -59,22 +63,53 @@ def test_bd_matrix_and_writers(points, tmp_path):
 def test_rd_figure_draws_measured_and_published_curves(points, tmp_path):
     published = published_for(load_published(REPO / "results" / "published"), "kodak", ["jpeg", "MS-ILLM"])
     assert set(published.codec) == {"jpeg", "MS-ILLM"}
-    fig, notes = rd_figure(points, ["psnr", "lpips"], published, log_bpp=True)
+    fig, notes = rd_figure(points, INFOS, published, log_bpp=True, bpp_range=(0.008, 0.5))
     labels = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
-    assert {"jpeg", "webp", "diffc", "single", "jpeg (published)", "MS-ILLM (published)"} <= set(labels)
+    assert {"JPEG", "WebP", "DiffC", "single", "JPEG (published)", "MS-ILLM (published)"} <= set(labels)
     dashed = [line for ax in fig.axes for line in ax.get_lines() if line.get_label().endswith("(published)")]
     assert dashed and all(line.get_linestyle() == "--" for line in dashed)
     assert fig.axes[0].get_xscale() == "log"
-    assert any("published points above" in n for n in notes)  # CompressAI JPEG goes up to ~3 bpp
+    assert any("published point(s) outside it not drawn" in n for n in notes)  # CompressAI JPEG goes to ~3 bpp
     paths = save_figure(fig, tmp_path / "rd")
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
+def test_rd_plot_is_readable_at_ultra_low_rates(points):
+    """Distinct colours, one colour family per codec (measured and published), Pareto fronts as lines with
+    dominated points faint, and a bpp axis spanning the measured range, not the published one."""
+    published = published_for(load_published(REPO / "results" / "published"), "kodak",
+                              ["jpeg", "webp", "vtm", "av1", "bpg_444_x265_ycbcr", "No-GAN", "StableCodec"])
+    fig, _ = rd_figure(points, {"psnr": INFOS["psnr"]}, published, log_bpp=True, bpp_range=(0.005, 1.0))
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+    colors = {label: mcolors.to_rgb(line.get_color()) for label, line in lines.items()}
+    assert len(set(colors.values())) == len(colors) >= 10, "every curve has its own colour"
+    hue = {label: colorsys.rgb_to_hls(*color)[0] for label, color in colors.items()}
+    assert abs(hue["JPEG"] - hue["JPEG (published)"]) < 0.02 and abs(hue["WebP"] - hue["WebP (published)"]) < 0.02
+    assert abs(hue["JPEG"] - hue["WebP"]) > 0.05
+    diffc = lines["DiffC"]  # its fixture curve is non-monotone: the line is the front, the rest is faint
+    assert list(diffc.get_xdata()) == sorted(diffc.get_xdata()) and len(diffc.get_xdata()) == 3
+    faint = [line for line in ax.get_lines() if line.get_label().startswith("_") and line.get_alpha() == 0.25]
+    assert any(len(line.get_xdata()) == 2 for line in faint)
+    fig, notes = rd_figure(points, {"psnr": INFOS["psnr"]}, published, log_bpp=True, title="kodak: measured on 2")
+    low, high = fig.axes[0].get_xlim()  # default: the measured rates within 0.003-0.1 bpp, wherever published go
+    ultra_low = points.bpp[points.bpp <= 0.1]
+    assert low == pytest.approx(ultra_low.min() / 1.12) and high == pytest.approx(ultra_low.max() * 1.12)
+    assert fig.texts[0].get_text() == "kodak: measured on 2"
+    assert any("published point(s) outside it not drawn" in n for n in notes)
+    assert any("measured operating point(s) outside it not drawn" in n for n in notes)  # the fixture's 0.16 bpp
+    styles = curve_styles(["resample_avif", "avif"], ["av1", "vtm"])
+    assert styles[("measured", "resample_avif")].label == "AVIF (resampled)"
+    assert len({s.color for s in styles.values()}) == 4
+    av1 = [s for (kind, name), s in styles.items() if name != "vtm"]  # one family: markers and lines differ
+    assert len({(s.marker, s.linestyle) for s in av1}) == 3
+
+
 def test_rd_figure_omits_all_missing_metric_with_a_note(points):
-    fig, notes = rd_figure(points, ["psnr", "lpips"])
-    assert len(fig.axes) == 1 and "PSNR" in fig.axes[0].get_ylabel()
-    assert any(n.startswith("lpips: no values") for n in notes)
-    fig, notes = rd_figure(points, ["lpips"])
+    fig, notes = rd_figure(points, INFOS)
+    assert len(fig.axes) == 1 and "PSNR (dB), higher is better" == fig.axes[0].get_ylabel()
+    assert any(n.startswith("lpips: no measured values") for n in notes)
+    fig, notes = rd_figure(points, {"lpips": INFOS["lpips"]})
     assert fig is None and notes
 
 
@@ -99,7 +134,7 @@ def test_dataset_level_metrics_join_the_curves(tmp_path):
              "n_images": 2} for op, bpp, psnr, _ in ops])
     rows, points = load_points(root)
     assert "fid" in points and (points["n_fid"] == 2).all()
-    table = bd_table(points, "jpeg", ["fid"])
+    table = bd_table(points, "jpeg", {"fid": metric_info("fid")})
     assert table.status.tolist() == ["ok"] and table.better.iloc[0] == "lower"
     assert table.bd_rate_pct.iloc[0] == pytest.approx(-20.0, abs=1e-6)  # webp: same FID at 0.8x the rate
     assert table.bd_metric.iloc[0] < 0

@@ -10,10 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from rdpbench.codecs.base import Knob
-from rdpbench.codecs.generative import TiledLatentCodec, as_denoiser
+from rdpbench.codecs.generative import TiledLatentCodec, as_denoiser, latent_coding_options
 from rdpbench.codecs.registry import register_codec
-from rdpbench.diffusion.diffc_engine import DiffCSettings
-from rdpbench.rcc import RCCSettings
 
 
 @register_codec
@@ -30,15 +28,7 @@ class DiffC(TiledLatentCodec):
                  decoder: str = "flow", decode_steps: int = 50, tile_size: int | None = None,
                  tile_overlap: int | None = None, check_bytes: int = 1) -> None:
         denoiser = as_denoiser(denoiser, self.name)
-        given = {"num_steps": num_steps, "t_max": t_max, "t_min": t_min, "chunk_kl_bits": chunk_kl_bits,
-                 "slack_bits": slack_bits, "max_bits": max_bits, "tile_size": tile_size, "tile_overlap": tile_overlap,
-                 "ops": ops}
-        opts = {**denoiser.codec_defaults, **{k: v for k, v in given.items() if v is not None}}
-        settings = DiffCSettings(seed=seed, num_steps=int(opts["num_steps"]), t_max=int(opts["t_max"]),
-                                 t_min=int(opts["t_min"]),
-                                 rcc=RCCSettings(float(opts["chunk_kl_bits"]), float(opts["slack_bits"]),
-                                                 int(opts["max_bits"])),
-                                 kl_levels=kl_levels, decoder=decoder, decode_steps=decode_steps)
-        if ops is None:  # the denoiser's default list, cut to this schedule
-            opts["ops"] = {"steps": [k for k in opts["ops"]["steps"] if k <= settings.num_steps]}
-        super().__init__(denoiser, settings, opts["tile_size"], opts["tile_overlap"], check_bytes, opts["ops"])
+        o = latent_coding_options(denoiser, ops, seed, kl_levels, decoder, decode_steps, num_steps=num_steps,
+                                  t_max=t_max, t_min=t_min, chunk_kl_bits=chunk_kl_bits, slack_bits=slack_bits,
+                                  max_bits=max_bits, tile_size=tile_size, tile_overlap=tile_overlap)
+        super().__init__(denoiser, o.settings, o.tile_size, o.tile_overlap, check_bytes, o.ops)

@@ -34,7 +34,7 @@ from rdpbench.diffusion.base import Denoiser
 from rdpbench.diffusion.conditioning import Condition
 from rdpbench.diffusion.diffc_engine import DiffCEngine, DiffCSettings, StepRecord
 from rdpbench.errors import BitstreamError, ConfigError
-from rdpbench.rcc import RCCContainer, RCCPayload, TileSteps
+from rdpbench.rcc import RCCContainer, RCCPayload, RCCSettings, TileSteps
 from rdpbench.tiles import Box, TileGrid
 
 
@@ -47,6 +47,32 @@ def as_denoiser(denoiser: Any, codec: str) -> Denoiser:
 
         return instantiate(dict(denoiser))
     raise ConfigError(f"codec {codec!r}: denoiser must be a Denoiser or a config with _target_, got {type(denoiser)}")
+
+
+@dataclass(frozen=True)
+class LatentCodingOptions:
+    """A DiffC-family codec's settings, with the denoiser's defaults for its latent space filled in."""
+
+    settings: DiffCSettings
+    tile_size: int
+    tile_overlap: int
+    ops: Any
+
+
+def latent_coding_options(denoiser: Denoiser, ops: Any, seed: int, kl_levels: int, decoder: str, decode_steps: int,
+                          **given: Any) -> LatentCodingOptions:
+    """Config values of None take `denoiser.codec_defaults` (step range, chunking, tiles, ops), so
+    `codec/denoiser=...` alone retunes a codec; the resolved values enter the codec's config hash.
+    `given` holds num_steps, t_max, t_min, chunk_kl_bits, slack_bits, max_bits, tile_size, tile_overlap."""
+    opts = {**denoiser.codec_defaults, **{k: v for k, v in given.items() if v is not None}}
+    settings = DiffCSettings(seed=seed, num_steps=int(opts["num_steps"]), t_max=int(opts["t_max"]),
+                             t_min=int(opts["t_min"]),
+                             rcc=RCCSettings(float(opts["chunk_kl_bits"]), float(opts["slack_bits"]),
+                                             int(opts["max_bits"])),
+                             kl_levels=kl_levels, decoder=decoder, decode_steps=decode_steps)
+    if ops is None:  # the denoiser's default list, cut to this schedule
+        ops = {"steps": [k for k in opts["ops"]["steps"] if k <= settings.num_steps]}
+    return LatentCodingOptions(settings, int(opts["tile_size"]), int(opts["tile_overlap"]), ops)
 
 
 @dataclass

@@ -51,7 +51,11 @@ JPEG_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
 @register_codec
 class JPEG(PillowCodec):
-    """Baseline JPEG with optimised Huffman tables (libjpeg-turbo via Pillow)."""
+    """Baseline JPEG (libjpeg-turbo via Pillow), optimised Huffman tables by default.
+
+    `optimize=False` with 4:2:0 is Pillow's default save, the recipe of CompressAI's `bench` from which
+    most papers' JPEG curves come (conf/codec/jpeg_compressai.yaml); optimised tables spend fewer bits.
+    """
 
     name = "jpeg"
     codec_id = 1
@@ -59,15 +63,15 @@ class JPEG(PillowCodec):
     knobs = (Knob("quality", 1, 100),)
     rate_knob = "quality"
 
-    def __init__(self, ops=None, subsampling: str = "4:2:0") -> None:
+    def __init__(self, ops=None, subsampling: str = "4:2:0", optimize: bool = True) -> None:
         if subsampling not in JPEG_SUBSAMPLING:
             raise ConfigError(f"codec 'jpeg': subsampling {subsampling!r} not in {sorted(JPEG_SUBSAMPLING)}")
-        self.subsampling = subsampling
+        self.subsampling, self.optimize = subsampling, bool(optimize)
         super().__init__(ops)
 
     def save_options(self, op: OperatingPoint) -> dict[str, Any]:
         return {"quality": int(op["quality"]), "subsampling": JPEG_SUBSAMPLING[self.subsampling],
-                "optimize": True}
+                "optimize": self.optimize}
 
 
 @register_codec

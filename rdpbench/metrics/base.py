@@ -7,6 +7,7 @@ Every metric names its one pinned implementation (`implementation`), e.g.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -17,6 +18,8 @@ from rdpbench.errors import ConfigError
 class _MetricInfo(ABC):
     name: ClassVar[str]
     higher_is_better: ClassVar[bool]
+    label: ClassVar[str | None] = None  # how reports name it; None: the registry name, e.g. ms_ssim -> MS-SSIM
+    unit: ClassVar[str] = ""  # e.g. "dB"; empty for unitless scores
 
     @property
     @abstractmethod
@@ -84,6 +87,35 @@ def metric_direction(name: str) -> bool:
         return bool(_REGISTRY[name].higher_is_better)  # type: ignore[attr-defined]
     except KeyError:
         raise ConfigError(f"unknown metric {name!r}; available: {available_metrics()}") from None
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a report needs to know about a metric column. The runner writes it into the results
+    store, so reports never import metric modules (which may need torch) or keep tables of their own."""
+
+    name: str
+    label: str
+    unit: str
+    higher_is_better: bool
+    dataset_level: bool
+
+    @property
+    def better(self) -> str:
+        return "higher" if self.higher_is_better else "lower"
+
+    def axis_label(self) -> str:
+        unit = f" ({self.unit})" if self.unit else ""
+        return f"{self.label}{unit}, {self.better} is better"
+
+
+def metric_info(name: str) -> MetricInfo:
+    """The registered metric's description, read off its class (nothing is built or downloaded)."""
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        raise ConfigError(f"unknown metric {name!r}; available: {available_metrics()}")
+    label = getattr(factory, "label", None) or name.upper().replace("_", "-")
+    return MetricInfo(name, label, getattr(factory, "unit", ""), metric_direction(name), is_dataset_metric(name))
 
 
 def is_dataset_metric(name: str) -> bool:

@@ -90,6 +90,7 @@ def resolve_checkpoint(model: str, pretrained: str, checkpoint: str | None = Non
 class CLIPSim(Metric):
     name = NAME
     higher_is_better = True
+    label = "CLIPSim"
 
     def __init__(self, model: str = "ViT-B-32", pretrained: str = "openai", checkpoint: str | None = None,
                  device: str = "auto", dtype: str = "float32") -> None:

@@ -99,6 +99,7 @@ class _ArrayFunctionMetric(Metric):
 @register_metric("psnr")
 class PSNR(_ArrayFunctionMetric):
     name, higher_is_better, function = "psnr", True, psnr
+    unit = "dB"
     implementation = "PSNR RGB 8-bit, MSE over all channels, float64 (rdpbench)"
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rdpbench.errors import ConfigError, RdpbenchError
+from rdpbench.metrics.base import MetricInfo
 from rdpbench.reports.curves import pareto_front
 
 METHODS = {
@@ -28,28 +29,16 @@ MIN_POINTS = {"pchip": 2, "akima": 2, "cubic": 4}
 # Below this fraction of the union of two ranges the average covers little of either curve: the
 # value is still given (it is well defined), with a note, as the bjontegaard package warns too.
 LOW_OVERLAP = 0.5
-
-# Directions for metric names that appear only in published curves (not in rdpbench's registry)
-# or whose registering module may not be importable here (torch-based metrics).
-KNOWN_DIRECTIONS = {"psnr": True, "ms_ssim": True, "ms_ssim_db": True, "ssim": True, "clipsim": True,
-                    "lpips": False, "dists": False, "fid": False, "fid_swav": False, "kid": False}
+PUBLISHED_PREFIX = "published:"
+# The default anchor must cover the ultra-low range (0.003-0.05 bpp) on any dataset: JPEG on a 2-8x
+# downscaled image (conf/codec/resample_jpeg.yaml) spans ~0.009-0.3 bpp on Kodak, is weight-free, in the
+# `classical` suite and measured on the same images as the codecs it is compared with. Published anchors
+# (`published:StableCodec`, 0.004-0.036 bpp) exist only for the datasets their papers used.
+DEFAULT_ANCHOR = "resample_jpeg"
 
 
 class BDError(RdpbenchError):
     """A BD value cannot be computed for this pair of curves; the message says why."""
-
-
-def higher_is_better(metric: str) -> bool:
-    """The registered direction when the metric is registered, else the table above."""
-    from rdpbench.metrics import metric_direction
-
-    try:
-        return metric_direction(metric)
-    except ConfigError:
-        if metric in KNOWN_DIRECTIONS:
-            return KNOWN_DIRECTIONS[metric]
-        raise ConfigError(f"metric {metric!r} has no known direction (higher or lower is better); register it "
-                          f"in rdpbench.metrics or add it to KNOWN_DIRECTIONS in {__name__}") from None
 
 
 @dataclass(frozen=True)
@@ -61,9 +50,9 @@ class Front:
     dropped: int  # points removed as dominated or non-finite
 
 
-def front(bpp: np.ndarray, quality: np.ndarray, metric: str) -> Front:
+def front(bpp: np.ndarray, quality: np.ndarray, higher_is_better: bool) -> Front:
     bpp, quality = np.asarray(bpp, dtype=float), np.asarray(quality, dtype=float)
-    keep = pareto_front(np.where(bpp > 0, bpp, np.nan), quality, higher_is_better(metric))
+    keep = pareto_front(np.where(bpp > 0, bpp, np.nan), quality, higher_is_better)
     return Front(bpp[keep], quality[keep], len(bpp) - len(keep))
 
 
@@ -89,7 +78,7 @@ def _check(name: str, curve: Front, method: str, metric: str) -> None:
                       f"(after dropping {curve.dropped} dominated/missing); {method} needs at least {need}")
 
 
-def bd(anchor: Front, test: Front, metric: str, method: str = "pchip") -> BDResult:
+def bd(anchor: Front, test: Front, info: MetricInfo, method: str = "pchip") -> BDResult:
     """BD-rate and BD-metric of `test` against `anchor` on Pareto fronts (see `front`).
 
     Raises BDError when a curve is too short or the curves share no quality range (for
@@ -98,9 +87,10 @@ def bd(anchor: Front, test: Front, metric: str, method: str = "pchip") -> BDResu
     """
     if method not in METHODS:
         raise ConfigError(f"unknown BD interpolation method {method!r}; choose one of {sorted(METHODS)}")
+    metric = info.name
     _check("anchor", anchor, method, metric)
     _check("test", test, method, metric)
-    sign = 1.0 if higher_is_better(metric) else -1.0
+    sign = 1.0 if info.higher_is_better else -1.0
     qa, qt = sign * anchor.quality, sign * test.quality  # oriented: increasing along each front
     la, lt = np.log10(anchor.bpp), np.log10(test.bpp)
     q_overlap, r_overlap = _overlap(qa, qt), _overlap(la, lt)
@@ -134,25 +124,40 @@ TABLE_COLUMNS = ["dataset", "codec", "metric", "anchor", "method", "bd_rate_pct"
                  "quality_overlap", "rate_overlap", "n_points", "note", "status"]
 
 
-def resolve_anchor(curves: list[str], anchor: str, dataset: str) -> str:
-    """The anchor's curve label in one dataset; BDError when it is absent or ambiguous."""
-    if anchor in curves:
-        return anchor
-    matches = [c for c in curves if c.startswith(f"{anchor} [")]
-    if len(matches) > 1:
-        raise BDError(f"anchor {anchor!r} has {len(matches)} configurations in dataset {dataset!r}: "
-                      f"{matches}; pass one of these labels as the anchor")
-    if not matches:
-        raise BDError(f"anchor codec {anchor!r} is not in dataset {dataset!r} (codecs there: {sorted(curves)})")
-    return matches[0]
+def resolve_anchor(curves: list[str], anchor: str, dataset: str, published: list[str] | None = None) -> str:
+    """The anchor's curve label in one dataset: a measured curve, else a published one (`published:NAME`
+    forces published); BDError when it is absent or ambiguous."""
+    published = published or []
+    if not anchor.startswith(PUBLISHED_PREFIX):
+        if anchor in curves:
+            return anchor
+        matches = [c for c in curves if c.startswith(f"{anchor} [")]
+        if len(matches) > 1:
+            raise BDError(f"anchor {anchor!r} has {len(matches)} configurations in dataset {dataset!r}: "
+                          f"{matches}; pass one of these labels as the anchor")
+        if matches:
+            return matches[0]
+    name = anchor.removeprefix(PUBLISHED_PREFIX)
+    if name in published:
+        return published_curve(name)
+    raise BDError(f"anchor {anchor!r} is not in dataset {dataset!r}: measured there: {sorted(curves)}; published "
+                  f"for it: {sorted(published) or 'none'} (name one, e.g. `published:StableCodec`)")
 
 
-def bd_table(points: pd.DataFrame, anchor: str, metrics: list[str], method: str = "pchip") -> pd.DataFrame:
-    """BD-rate and BD-metric of every curve against `anchor`, per dataset and metric.
+def published_curve(codec: str) -> str:
+    """The curve label of a published codec when it takes part in a BD table."""
+    return f"{codec} (published)"
 
-    `points` is `curves.aggregate(rows)`. Problems never abort the table: each becomes a row
-    whose `status` says what went wrong (anchor missing, metric never computed, too few
-    points, no overlap); `status` is "ok" for computed values.
+
+def bd_table(points: pd.DataFrame, anchor: str, infos: dict[str, MetricInfo], method: str = "pchip",
+             published: pd.DataFrame | None = None) -> pd.DataFrame:
+    """BD-rate and BD-metric of every measured curve against `anchor`, per dataset and metric of `infos`.
+
+    `points` is `curves.aggregate(rows)`. The anchor is a measured curve, or a published one from
+    `published` (`published.published_for` per dataset: dataset means, LPIPS of the measured backbone
+    only). Problems never abort the table: each becomes a row whose `status` says what went wrong
+    (anchor missing, metric never computed, too few points, no overlap); `status` is "ok" for
+    computed values.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown BD interpolation method {method!r}; choose one of {sorted(METHODS)}")
@@ -160,26 +165,35 @@ def bd_table(points: pd.DataFrame, anchor: str, metrics: list[str], method: str 
     base = {"anchor": anchor, "method": method}
     for dataset, data in points.groupby("dataset", sort=True):
         curves = list(dict.fromkeys(data["curve"]))
+        mine = published[published["dataset"] == dataset] if published is not None else pd.DataFrame()
         try:
-            anchor_curve = resolve_anchor(curves, anchor, str(dataset))
+            anchor_curve = resolve_anchor(curves, anchor, str(dataset), sorted(set(mine.get("codec", []))))
         except BDError as exc:
             records.append({**base, "dataset": dataset, "status": f"error: {exc}"})
             continue
-        for metric in metrics:
-            if metric not in data.columns or data[metric].isna().all():
+        if anchor_curve not in curves:  # a published anchor joins the measured curves of this dataset
+            chosen = mine[mine["codec"] == anchor_curve.removesuffix(" (published)")]
+            data = pd.concat([data, chosen.assign(curve=anchor_curve)], ignore_index=True)
+        for metric, info in infos.items():
+            if metric not in data.columns or data.loc[data["curve"] != anchor_curve, metric].isna().all():
                 records.append({**base, "dataset": dataset, "metric": metric,
                                 "status": f"error: no {metric} values in dataset {dataset!r} (metric not run or "
                                           f"failed on every image; see the metric_errors column)"})
                 continue
-            fronts = {c: front(d["bpp"], d[metric], metric) for c, d in data.groupby("curve", sort=False)}
+            if data.loc[data["curve"] == anchor_curve, metric].isna().all():
+                records.append({**base, "dataset": dataset, "metric": metric,
+                                "status": f"error: the anchor {anchor_curve!r} has no {metric} values in dataset "
+                                          f"{dataset!r}; choose an anchor that reports {metric}"})
+                continue
+            fronts = {c: front(d["bpp"], d[metric], info.higher_is_better)
+                      for c, d in data.groupby("curve", sort=False)}
             for curve in curves:
                 if curve == anchor_curve:
                     continue
-                record = {**base, "dataset": dataset, "codec": curve, "metric": metric,
-                          "better": "higher" if higher_is_better(metric) else "lower",
+                record = {**base, "dataset": dataset, "codec": curve, "metric": metric, "better": info.better,
                           "n_points": len(fronts[curve].bpp)}
                 try:
-                    result = bd(fronts[anchor_curve], fronts[curve], metric, method)
+                    result = bd(fronts[anchor_curve], fronts[curve], info, method)
                 except BDError as exc:
                     record["status"] = f"error: {exc}"
                 else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,26 @@ def add_dataset_metrics(points: pd.DataFrame, dataset_metrics: pd.DataFrame) -> 
     for metric in values.columns:
         merged[f"n_{metric}"] = merged["n_images"].where(merged[metric].notna(), 0)
     return merged
+
+
+def coverage(rows: pd.DataFrame) -> str:
+    """'measured on 4 of 24 images' for one dataset's rows (per-curve counts when curves differ)."""
+    measured = rows["image"].nunique()
+    sizes = pd.to_numeric(rows["dataset_size"], errors="coerce").dropna() if "dataset_size" in rows else []
+    size = f" of {int(max(sizes))}" if len(sizes) else ""
+    per_curve = add_curve_labels(rows).groupby("curve")["image"].nunique()
+    spread = f" (per curve: {per_curve.min()}-{per_curve.max()})" if per_curve.nunique() > 1 else ""
+    return f"measured on {measured}{size} images{spread}"
+
+
+def implementation_notes(rows: pd.DataFrame) -> list[str]:
+    """One note per metric whose values in these rows come from more than one implementation."""
+    seen: dict[str, set[str]] = {}
+    for impl in rows.get("metric_impl", pd.Series(dtype=str)).dropna().unique():
+        for metric, text in json.loads(impl).items():
+            seen.setdefault(metric, set()).add(text)
+    return [f"{metric}: values from {len(texts)} implementations ({'; '.join(sorted(texts))}); curves measured "
+            f"with different ones are not comparable" for metric, texts in sorted(seen.items()) if len(texts) > 1]
 
 
 def load_points(results_dir: Path, metrics: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -17,28 +17,30 @@ from pathlib import Path
 
 import pandas as pd
 
-from rdpbench.reports.bdrate import METHODS, bd_table, higher_is_better
-from rdpbench.reports.curves import load_points, point_metrics
-from rdpbench.reports.plots import DEFAULT_PUBLISHED, rd_figure, save_figure
-from rdpbench.reports.published import load_published, published_for
-from rdpbench.reports.tables import bd_matrix, summary_table, to_markdown, write_table
-from rdpbench.reports.visual import original_paths, visual_grid
 from rdpbench.errors import ConfigError, RdpbenchError
-from rdpbench.results.store import load_dataset_metrics, load_failures
+from rdpbench.metrics.base import MetricInfo
+from rdpbench.reports.bdrate import DEFAULT_ANCHOR, METHODS, bd_table
+from rdpbench.reports.curves import load_points, point_metrics
+from rdpbench.reports.plots import DEFAULT_PUBLISHED, save_figure, write_rd_figure
+from rdpbench.reports.published import load_published, published_points
+from rdpbench.reports.tables import bd_matrix, summary_table, to_markdown, write_table
+from rdpbench.reports.visual import original_for, visual_grid
+from rdpbench.results.store import load_dataset_metrics, load_failures, load_metric_info
 
 
 @dataclass
 class ReportOptions:
-    anchor: str = "jpeg"
+    anchor: str = DEFAULT_ANCHOR
     metrics: list[str] | None = None  # None: every metric in the store
     method: str = "pchip"
     log_bpp: bool = True
+    bpp_range: tuple[float, float] | None = None  # None: the measured range
     published_dir: Path | None = Path("results/published")
     published_codecs: tuple[str, ...] | None = DEFAULT_PUBLISHED
     visual_bpp: float = 0.05
     visual_images: int = 2  # first N images per dataset that have reconstructions
     originals_dir: Path | None = None
-    data_root: Path | None = None  # re-read originals through rdpbench.data (as the runner's data_root)
+    data_root: Path | None = None  # where originals are looked up by the path recorded in the rows
     crop: tuple[int, int, int] | None = None
 
 
@@ -59,12 +61,17 @@ EXPLANATION = [
     "`images` counts the images in each mean; a `note` column appears when a metric is missing on some of them.",
     "Metric columns use the implementations listed under Metrics; the axis labels and the `better` column say "
     "whether higher or lower is better.",
+    "In the RD plots each line is a curve's Pareto front for that panel's metric (no other point of the curve "
+    "has both less rate and better quality); operating points off the front are drawn as faint markers. A "
+    "codec's measured and published curves share a colour family. The bpp axis spans the measured rates in the "
+    "ultra-low range (0.003-0.1 bpp; `--bpp-range` for another); the title says how many of the dataset's "
+    "images were measured.",
     "A codec label that appears with more than one configuration (config hash) in a dataset is shown as "
     "`<codec> [<hash8>]`, one curve per configuration: configurations are never averaged together.",
     "Published curves (dashed, labelled `(published)`) are other people's numbers on the same dataset, "
     "converted from their sources (results/published/SOURCES.md); they were not re-measured here and average "
     "over their whole dataset, so compare them with measured curves only when those cover the same images "
-    "(see `images`).",
+    "(see `images`). Published LPIPS is drawn only when the source used the measured LPIPS backbone.",
 ]
 
 
@@ -78,22 +85,16 @@ def _bd_explanation(anchor: str, method: str) -> str:
             f"another note applies). Cells saying `error` could not be computed; the notes say why.")
 
 
-def _impl_table(rows: pd.DataFrame, dataset_metrics: pd.DataFrame) -> pd.DataFrame:
+def _impl_table(rows: pd.DataFrame, dataset_metrics: pd.DataFrame, infos: dict[str, MetricInfo]) -> pd.DataFrame:
     records: dict[str, set[str]] = {}
     for impl in rows.get("metric_impl", pd.Series(dtype=object)).dropna():
         for metric, text in json.loads(impl).items():
             records.setdefault(metric, set()).add(text)
     for metric, text in zip(dataset_metrics.get("metric", []), dataset_metrics.get("implementation", [])):
         records.setdefault(metric, set()).add(f"{text} (dataset-level)")
-    return pd.DataFrame([{"metric": m, "better": _direction(m), "implementation": "; ".join(sorted(t))}
-                         for m, t in sorted(records.items())])
-
-
-def _direction(metric: str) -> str:
-    try:
-        return "higher" if higher_is_better(metric) else "lower"
-    except ConfigError:
-        return "unknown"
+    return pd.DataFrame([{"metric": m, "label": infos[m].label if m in infos else m,
+                          "better": infos[m].better if m in infos else "not recorded",
+                          "implementation": "; ".join(sorted(t))} for m, t in sorted(records.items())])
 
 
 def _error_counts(rows: pd.DataFrame) -> list[str]:
@@ -124,24 +125,32 @@ def report_blocks(results_dir: Path, out_dir: Path, options: ReportOptions) -> l
                                     f"e.g. `python run.py codec=classical dataset=sample results_dir={results_dir}`.")]
     metrics = point_metrics(points)
     dataset_metrics = load_dataset_metrics(results_dir)
+    stored = load_metric_info(results_dir)
+    infos = {m: stored[m] for m in metrics if m in stored}
     problems = [f"requested metric `{m}` is not in the results" for m in options.metrics or [] if m not in metrics]
+    problems += [f"metric `{m}` has no description (label, direction) in the store, so it is not plotted or "
+                 f"BD-rated; rerun the run command (finished images are skipped) to record it"
+                 for m in metrics if m not in stored]
     blocks += [Block("p", f"{len(rows)} rows: {rows['dataset'].nunique()} dataset(s), {points['curve'].nunique()} "
                           f"codec curve(s), {rows['image'].nunique()} image(s)."),
-               Block("h2", "Metrics"), Block("table", table=_impl_table(rows, dataset_metrics))]
+               Block("h2", "Metrics"), Block("table", table=_impl_table(rows, dataset_metrics, infos))]
     published = load_published(options.published_dir) if options.published_dir else pd.DataFrame()
-    codecs = list(options.published_codecs) if options.published_codecs is not None else None
+    codecs = tuple(options.published_codecs) if options.published_codecs is not None else None
+    anchors = []  # every published dataset-mean curve may be the BD anchor
     for dataset, data in points.groupby("dataset", sort=True):
         summary = summary_table(data)
         blocks += [Block("h2", f"Dataset `{dataset}`"), Block("h3", "Mean over images per operating point"),
                    Block("table", table=summary.drop(columns="dataset"))]
         write_table(summary, out_dir / "tables" / f"summary_{dataset}", f"Summary, {dataset}")
-        chosen = published_for(published, str(dataset), codecs) if len(published) else None
-        fig, notes = rd_figure(data, metrics, chosen, options.log_bpp, title=str(dataset))
+        path, notes = write_rd_figure(rows, points, infos, published, str(dataset), out_dir, options.log_bpp,
+                                      options.bpp_range, codecs)
         problems += [f"{dataset}: {n}" for n in notes]
-        if fig is not None:
-            path = save_figure(fig, out_dir / "figures" / f"rd_{dataset}")[0]
+        if path is not None:
             blocks.append(Block("figure", f"RD curves on {dataset} (PDF next to the PNG in figures/)", path=path))
-    table = bd_table(points, options.anchor, metrics, options.method)
+        if len(published):
+            anchors.append(published_points(published, rows, str(dataset), None)[0])
+    table = bd_table(points, options.anchor, infos, options.method,
+                     pd.concat(anchors, ignore_index=True) if anchors else None)
     matrix, notes = bd_matrix(table)
     write_table(matrix, out_dir / "tables" / "bd_rate", f"BD-rate vs {options.anchor} ({options.method})", notes,
                 csv_frame=table)
@@ -169,18 +178,14 @@ def _visual_blocks(rows: pd.DataFrame, results_dir: Path, out_dir: Path, options
                          "rate (each panel names the codec, its actual bpp on this image and the op).")]
     with_recon = rows[rows.get("recon_path", pd.Series("", index=rows.index)).fillna("").astype(bool)]
     for dataset, data in with_recon.groupby("dataset", sort=True):
-        try:
-            originals = original_paths(str(dataset), options.originals_dir, options.data_root)
-        except RdpbenchError as exc:
-            originals = {}
-            problems.append(f"{dataset}: originals unavailable ({exc})")
         for image in sorted(data["image"].unique())[:options.visual_images]:
+            original, missing = original_for(rows, str(dataset), image, options.originals_dir, options.data_root)
             try:
-                fig, notes = visual_grid(rows, results_dir, str(dataset), image, options.visual_bpp,
-                                         originals.get(image), options.crop)
+                fig, notes = visual_grid(rows, results_dir, str(dataset), image, options.visual_bpp, original,
+                                         options.crop)
             except RdpbenchError as exc:
                 fig, notes = None, [f"{dataset}/{image}: {exc}"]
-            problems += notes
+            problems += notes + ([missing] if missing else [])
             if fig is not None:
                 path = save_figure(fig, out_dir / "figures" / f"visual_{dataset}_{image}")[0]
                 blocks.append(Block("figure", f"{dataset} / {image}", path=path))

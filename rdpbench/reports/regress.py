@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rdpbench.errors import RdpbenchError
+from rdpbench.metrics import metric_info
 from rdpbench.reports.bdrate import BDError, bd, front
 from rdpbench.reports.curves import aggregate
 from rdpbench.results.store import load_rows
@@ -81,8 +82,10 @@ def _bd_differences(baseline: pd.DataFrame, current: pd.DataFrame, tolerance: fl
     for (dataset, codec), old in curves["baseline"].groupby(["dataset", "codec"]):
         new = curves["current"][(curves["current"]["dataset"] == dataset) & (curves["current"]["codec"] == codec)]
         for metric in BD_METRICS:
+            info = metric_info(metric)  # regress runs the runner itself, so it may ask the registry
             try:
-                result = bd(front(old["bpp"], old[metric], metric), front(new["bpp"], new[metric], metric), metric)
+                result = bd(front(old["bpp"], old[metric], info.higher_is_better),
+                            front(new["bpp"], new[metric], info.higher_is_better), info)
             except BDError as exc:
                 lines.append(f"{dataset} {codec} {metric}: BD-rate vs baseline not computable: {exc}")
                 continue

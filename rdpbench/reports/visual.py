@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from importlib import resources
 from pathlib import Path
 
 import matplotlib
@@ -12,49 +13,63 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from rdpbench.data import Dataset, Folder, Sample, load_image  # noqa: E402
-from rdpbench.errors import DatasetError, RdpbenchError  # noqa: E402
+from rdpbench.data import Folder, load_image  # noqa: E402
+from rdpbench.errors import RdpbenchError  # noqa: E402
 from rdpbench.reports.curves import add_curve_labels  # noqa: E402
+from rdpbench.reports.names import display_name  # noqa: E402
+from rdpbench.weights import sha256_of  # noqa: E402
 
 DEFAULT_CROP = 256
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
-def _configured_dataset(label: str, data_root: Path) -> Dataset:
-    """The dataset whose rows carry `label`, built from conf/dataset/ like the runner builds it
-    (label "clic2020-professional_test" -> config clic2020 with split professional_test), offline."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from hydra.utils import instantiate
-
-    name, _, split = label.partition("-")
-    overrides = [f"dataset={name}", f"data_root={data_root}", "offline=true"]
-    overrides += [f"dataset.split={split}"] if split else []
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-            dataset = instantiate(compose(config_name="config", overrides=overrides).dataset)
-    except HydraException as exc:
-        raise DatasetError(f"cannot build dataset {label!r} from {CONFIG_DIR}/dataset/ ({exc}); "
-                           f"pass --originals DIR instead") from exc
-    if dataset.label != label:
-        raise DatasetError(f"config dataset={name} gives label {dataset.label!r}, not {label!r}; pass --originals DIR")
-    return dataset
-
-
-def original_paths(dataset: str, originals_dir: str | Path | None = None,
-                   data_root: str | Path | None = None) -> dict[str, Path]:
-    """Image name -> original file. The store keeps no originals: they come from `originals_dir`
-    (any folder of images named like the rows' `image`), the shipped `sample` set, or the
-    dataset re-read through rdpbench.data under `data_root` (checksums verified, never downloaded)."""
-    if originals_dir is not None:
-        source: Dataset = Folder(str(originals_dir), name=dataset)
-    elif dataset == Sample.name:
-        source = Sample()
-    elif data_root is not None:
-        source = _configured_dataset(dataset, Path(data_root))
+def _candidates(row: pd.Series, originals_dir: Path | None, data_root: Path | None) -> list[Path]:
+    relative = Path(str(row["image_path"]))
+    found = [originals_dir / relative, originals_dir / relative.name] if originals_dir is not None else []
+    root = str(row["image_root"])
+    if root == "data_root":  # the report's data root first, then the one the run used
+        roots = [data_root] if data_root is not None else []
+        roots += [Path(str(row["data_root"]))] if isinstance(row.get("data_root"), str) else []
+        found += [r / relative for r in roots]
+    elif root == "package":
+        found.append(Path(str(resources.files("rdpbench.data"))) / relative)
     else:
-        return {}
-    return {ref.name: ref.path for ref in source.images()}
+        found.append(Path(root) / relative)
+    return found
+
+
+def original_for(rows: pd.DataFrame, dataset: str, image: str, originals_dir: str | Path | None = None,
+                 data_root: str | Path | None = None) -> tuple[Path | None, str]:
+    """The original file an image's rows were measured on, and a note when there is none.
+
+    The store keeps no originals, but every row records its image's path relative to the data root
+    (or the package, or its folder) and SHA-256: the file is looked up under `originals_dir` (as
+    recorded, or by file name), `data_root` or the run's data root, the package, or the recorded folder,
+    and used only when its SHA-256 matches, so a report finds the original wherever the data root now
+    is and never shows another image as the original.
+    """
+    originals_dir = Path(originals_dir).expanduser() if originals_dir is not None else None
+    data_root = Path(data_root).expanduser() if data_root is not None else None
+    mine = rows[(rows["dataset"] == dataset) & (rows["image"] == image)]
+    if mine.empty:
+        return None, f"{dataset}/{image}: no rows"
+    row = mine.iloc[0]
+    if not isinstance(row.get("image_sha256"), str):  # rows written before originals were recorded
+        if originals_dir is not None:
+            match = {ref.name: ref.path for ref in Folder(str(originals_dir), name=dataset).images()}.get(image)
+            if match is not None:
+                return match, f"{dataset}/{image}: original taken from {originals_dir} by name (no checksum recorded)"
+        return None, f"{dataset}/{image}: rows record no original (written by an older rdpbench); pass --originals DIR"
+    tried = []
+    for path in _candidates(row, originals_dir, data_root):
+        if path.is_file():
+            if sha256_of(path) == row["image_sha256"]:
+                return path, ""
+            tried.append(f"{path} (different content)")
+        else:
+            tried.append(str(path))
+    where = ", ".join(tried) or "nowhere (no --originals or --data-root given)"
+    return None, (f"{dataset}/{image}: original {row['image_path']} (SHA-256 {row['image_sha256'][:12]}...) not found: "
+                  f"looked at {where}; pass --data-root or --originals DIR")
 
 
 def nearest_points(rows: pd.DataFrame, dataset: str, image: str, target_bpp: float) -> pd.DataFrame:
@@ -96,14 +111,13 @@ def visual_grid(rows: pd.DataFrame, results_dir: Path, dataset: str, image: str,
         return None, [f"{dataset}/{image}: no stored reconstructions (save_reconstructions covers the first N "
                       f"images of a run)"]
     panels: list[tuple[str, np.ndarray]] = []
-    if original is not None:
+    if original is not None:  # None: the caller says why (see original_for)
         panels.append(("original", load_image(original)[0]))
-    else:
-        notes.append(f"{dataset}/{image}: original not available (pass --originals DIR)")
     for point in points.itertuples():
         path = Path(results_dir) / point.recon_path
         try:
-            panels.append((f"{point.curve}\n{point.bpp:.4f} bpp ({point.op_label})", load_image(path)[0]))
+            panels.append((f"{display_name(point.curve)}\n{point.bpp:.4f} bpp ({point.op_label})",
+                           load_image(path)[0]))
         except RdpbenchError as exc:
             notes.append(f"{dataset}/{image}/{point.curve}: {exc}")
     if not panels:

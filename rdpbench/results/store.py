@@ -7,24 +7,30 @@ Layout under a results directory R:
                                                      (each row records its SHA-256: read_stream checks it)
   recon/<dataset>/<codec>-<hash8>/<image>/<op>.png   decoded images (first N images of a run)
   dataset_metrics/<dataset>/<codec>-<hash8>.json     FID/KID and other dataset-level rows
+  metrics/<metric>.json                              what reports need about a metric column: label,
+                                                     unit, direction (implementations are in the rows)
   summary.csv                                        per dataset x codec x op means
 Every file is written to a temporary name and renamed, so a killed run leaves only
-whole files: a rerun skips every image whose row file exists.
+whole files, and processes sharing one store (array jobs) never see half a file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 import pandas as pd
 
 from rdpbench.errors import StoreError
+from rdpbench.metrics.base import MetricInfo
 
 SUMMARY_KEYS = ["dataset", "codec", "config_hash", "op_label"]
 
@@ -36,6 +42,33 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.flush()
         os.fsync(tmp.fileno())
     os.replace(tmp.name, path)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on a folder between processes (flock; also across NFSv4 clients), for
+    read-merge-write updates; plain writes need none (they are atomic renames)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def merge_metrics(row: dict[str, Any], values: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """`row` with the metrics `names` (value, implementation, error) taken from `values` (another row
+    of the same stream, or freshly computed scores); its other metrics are kept."""
+    names = list(names)
+    impl = json.loads(row.get("metric_impl") or "{}")
+    errors = {k: v for k, v in json.loads(row.get("metric_errors") or "{}").items() if k not in names}
+    their_impl = json.loads(values.get("metric_impl") or "{}")
+    their_errors = json.loads(values.get("metric_errors") or "{}")
+    impl.update({n: their_impl[n] for n in names if n in their_impl})
+    errors.update({n: their_errors[n] for n in names if n in their_errors})
+    return {**row, **{n: values.get(n) for n in names}, "metric_impl": json.dumps(impl, sort_keys=True),
+            "metric_errors": json.dumps(errors, sort_keys=True)}
 
 
 def safe_name(text: str) -> str:
@@ -80,11 +113,25 @@ class ResultStore:
     def _file(self, kind: str, dataset: str, codec_key: str, image: str) -> Path:
         return self.root / kind / safe_name(dataset) / codec_key / f"{safe_name(image)}.json"
 
-    def has_rows(self, dataset: str, codec_key: str, image: str) -> bool:
-        return self._file("rows", dataset, codec_key, image).exists()
+    def read_rows(self, dataset: str, codec_key: str, image: str) -> list[dict[str, Any]] | None:
+        """One finished image's rows, None when it has none yet."""
+        path = self._file("rows", dataset, codec_key, image)
+        return json.loads(path.read_text()) if path.exists() else None
 
     def write_rows(self, dataset: str, codec_key: str, image: str, rows: list[dict[str, Any]]) -> None:
-        write_atomic(self._file("rows", dataset, codec_key, image), json.dumps(rows, indent=1).encode())
+        """Write one image's rows. When rows of the same streams are already stored (another process,
+        e.g. an array job with other metrics, finished them meanwhile), their metrics that `rows` lack
+        are kept, so concurrent runs adding different metrics lose nothing."""
+        path = self._file("rows", dataset, codec_key, image)
+        with _locked(path.parent):
+            stored = {(r["op_label"], r["bytes"]): r for r in json.loads(path.read_text())} if path.exists() else {}
+            merged = []
+            for row in rows:
+                other = stored.get((row["op_label"], row["bytes"]))
+                theirs = set(json.loads(other.get("metric_impl") or "{}")) if other else set()
+                missing = theirs - set(json.loads(row.get("metric_impl") or "{}"))
+                merged.append(merge_metrics(row, other, sorted(missing)) if missing else row)
+            write_atomic(path, json.dumps(merged, indent=1).encode())
         self._file("failures", dataset, codec_key, image).unlink(missing_ok=True)
 
     def write_failure(self, dataset: str, codec_key: str, image: str, message: str) -> None:
@@ -102,6 +149,9 @@ class ResultStore:
         """The stored bitstream of a row, checked against the row's `stream_sha256` before anyone decodes it."""
         what = f"stored stream of {row.get('image')!r} with codec {row.get('codec')!r} at {row.get('op_label')!r}"
         return read_checked(self.root / str(row["stream_path"]), row.get("stream_sha256"), what)
+
+    def write_metric_info(self, info: MetricInfo) -> None:
+        write_atomic(self.root / "metrics" / f"{safe_name(info.name)}.json", json.dumps(asdict(info)).encode())
 
     def write_dataset_metrics(self, dataset: str, codec_key: str, rows: list[dict[str, Any]]) -> None:
         path = self.root / "dataset_metrics" / safe_name(dataset) / f"{codec_key}.json"
@@ -127,6 +177,12 @@ def load_failures(root: str | Path) -> pd.DataFrame:
 
 def load_dataset_metrics(root: str | Path) -> pd.DataFrame:
     return pd.DataFrame(_read_json_lists((Path(root) / "dataset_metrics").glob("*/*.json")))
+
+
+def load_metric_info(root: str | Path) -> dict[str, MetricInfo]:
+    """Label, unit and direction of every metric a run wrote into the store, by name."""
+    infos = (MetricInfo(**record) for record in _read_json_lists((Path(root) / "metrics").glob("*.json")))
+    return {info.name: info for info in infos}
 
 
 def metric_columns(rows: pd.DataFrame) -> list[str]:

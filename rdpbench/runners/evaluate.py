@@ -1,7 +1,9 @@
 """Evaluate one image with one codec: encode -> bytes -> decode -> metrics -> rows in the store.
 
 This is the unit of work, of resumption and of parallelism: its rows are written in
-one atomic file when the image is finished, and a rerun skips it.
+one atomic file when the image is finished. A rerun skips it when the rows mean what the
+run asks for, and completes them from the stored bytes when they lack a metric or a
+verification (`ImageTask.complete`), without encoding again.
 """
 
 from __future__ import annotations
@@ -10,19 +12,22 @@ import io
 import json
 import time
 import traceback
-from typing import Any
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
 from rdpbench.codecs.base import Codec, OperatingPoint, op_label
 from rdpbench.data.images import load_image
-from rdpbench.errors import CodecError, MetricUnavailable, RdpbenchError, WeightsError
+from rdpbench.errors import CodecError, DatasetError, MetricUnavailable, RdpbenchError, WeightsError
 from rdpbench.metrics.base import Metric, create_metric
-from rdpbench.results.store import ResultStore, sha256_hex
+from rdpbench.results.store import ResultStore, merge_metrics, sha256_hex
 from rdpbench.runners.isolated import decode_stored_in_fresh_process
 from rdpbench.runners.rate_control import bisect_to_target, stream_bpp
 from rdpbench.runners.tasks import ImageTask, RunSettings, TaskOutcome, build_codec
+from rdpbench.weights import sha256_of
 
 # Per-process caches: a worker builds each codec and metric once, not once per image.
 _CODECS: dict[str, Codec] = {}
@@ -35,7 +40,7 @@ def _codec(task: ImageTask, settings: RunSettings) -> Codec:
     return _CODECS[task.codec.key]
 
 
-def _metric(name: str, options: dict[str, Any]) -> Metric | str:
+def metric_or_reason(name: str, options: dict[str, Any]) -> Metric | str:
     """The metric, or the reason it is unavailable (kept, so the column stays empty with a reason)."""
     key = (name, json.dumps(options, sort_keys=True))
     if key not in _METRICS:
@@ -46,12 +51,14 @@ def _metric(name: str, options: dict[str, Any]) -> Metric | str:
     return _METRICS[key]
 
 
-def score(reference: np.ndarray, reconstruction: np.ndarray, settings: RunSettings) -> dict[str, Any]:
+def score(reference: np.ndarray, reconstruction: np.ndarray, settings: RunSettings,
+          names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Metric columns, `metric_impl` and `metric_errors` for `names` (default: the run's metrics)."""
     values: dict[str, Any] = {}
     impl: dict[str, str] = {}
     errors: dict[str, str] = {}
-    for name in settings.metrics:
-        metric = _metric(name, settings.metric_options.get(name, {}))
+    for name in settings.metrics if names is None else names:
+        metric = metric_or_reason(name, settings.metric_options.get(name, {}))
         if isinstance(metric, str):
             values[name], errors[name] = float("nan"), metric
             continue
@@ -92,6 +99,23 @@ def _streams(codec: Codec, image: np.ndarray, settings: RunSettings) -> list[tup
     return out
 
 
+def image_provenance(task: ImageTask, settings: RunSettings) -> dict[str, Any]:
+    """Which original a row was measured against, so a report finds and checks it wherever the data
+    root is: its dataset, its path relative to the data root (`image_root` "data_root"; the run's
+    data root is kept too), to the installed package ("package": the shipped sample) or to its own
+    folder, and its SHA-256."""
+    path = Path(task.image.path).resolve()
+    roots = {"data_root": Path(settings.data_root).expanduser().resolve(),
+             "package": Path(str(resources.files("rdpbench.data"))).resolve()}
+    root, relative = str(path.parent), path.name
+    for name, folder in roots.items():
+        if path.is_relative_to(folder):
+            root, relative = name, path.relative_to(folder).as_posix()
+            break
+    return {"dataset_id": settings.dataset_id, "dataset_size": settings.dataset_size, "image_root": root,
+            "image_path": relative, "image_sha256": sha256_of(path), "data_root": str(roots["data_root"])}
+
+
 def _png(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
@@ -103,7 +127,7 @@ def evaluate_image(task: ImageTask, settings: RunSettings) -> TaskOutcome:
     store = ResultStore(settings.results_dir)
     start = time.perf_counter()
     try:
-        rows = _evaluate(task, settings, store)
+        rows = _complete(task, settings, store) if task.complete else _evaluate(task, settings, store)
         store.write_rows(settings.dataset, task.codec.key, task.image.name, rows)
         return TaskOutcome(task, True, seconds=time.perf_counter() - start)
     except Exception as exc:  # one bad image never kills a run
@@ -114,8 +138,44 @@ def evaluate_image(task: ImageTask, settings: RunSettings) -> TaskOutcome:
         return TaskOutcome(task, False, message, time.perf_counter() - start)
 
 
+def _verified(task: ImageTask, settings: RunSettings, store: ResultStore, row: dict[str, Any],
+              decoded: np.ndarray) -> str:
+    """Decode the stored stream file of `row` in a fresh process (checked against its SHA-256 first)."""
+    fresh = decode_stored_in_fresh_process(task.codec.config, store.root / row["stream_path"], row["stream_sha256"],
+                                           settings.max_pixels)
+    label = row["op_label"]
+    if not np.array_equal(fresh, decoded):
+        raise CodecError(f"codec {task.codec.label!r} at {label}: a fresh-process decode differs from the "
+                         f"in-process decode (decoder depends on state other than the bytes)")
+    return "isolated"
+
+
+def _complete(task: ImageTask, settings: RunSettings, store: ResultStore) -> list[dict[str, Any]]:
+    """The stored rows with what they lack added from their stored streams (no encoding)."""
+    assert task.complete is not None
+    rows = store.read_rows(settings.dataset, task.codec.key, task.image.name) or []
+    provenance = image_provenance(task, settings)
+    measured_on = {row["image_sha256"] for row in rows if row.get("image_sha256")}
+    if measured_on and measured_on != {provenance["image_sha256"]}:
+        raise DatasetError(f"{task.image.path} is not the image these rows were measured on (SHA-256 "
+                           f"{provenance['image_sha256'][:12]} vs {sorted(measured_on)[0][:12]}); the dataset changed: "
+                           f"use a new results_dir or delete {settings.dataset}/{task.codec.key} from this one")
+    image, _ = load_image(task.image.path)
+    codec = _codec(task, settings)
+    completed = []
+    for row in rows:
+        decoded = codec.decode(store.read_stream(row))
+        if task.complete.verify and row.get("verified") != "isolated":
+            row = {**row, "verified": _verified(task, settings, store, row, decoded)}
+        if task.complete.metrics:
+            row = merge_metrics(row, score(image, decoded, settings, task.complete.metrics), task.complete.metrics)
+        completed.append({**row, **provenance})
+    return completed
+
+
 def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> list[dict[str, Any]]:
     image, conversion = load_image(task.image.path)
+    provenance = image_provenance(task, settings)
     codec = _codec(task, settings)
     height, width = image.shape[:2]
     keep_recon = settings.save_reconstructions is None or task.index < settings.save_reconstructions
@@ -128,13 +188,9 @@ def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
         store.write_artifact(stream_path, stream)
         digest = sha256_hex(stream)
         verified = "none"
-        if settings.verify == "isolated":  # from the stored file, as anything that re-decodes it later would
-            fresh = decode_stored_in_fresh_process(task.codec.config, store.root / stream_path, digest,
-                                                   settings.max_pixels)
-            if not np.array_equal(fresh, decoded):
-                raise CodecError(f"codec {task.codec.label!r} at {label}: a fresh-process decode differs from the "
-                                 f"in-process decode (decoder depends on state other than the bytes)")
-            verified = "isolated"
+        if settings.verify == "isolated":  # from the stored file, as anything that re-decodes it later does
+            verified = _verified(task, settings, store, {"stream_path": stream_path, "stream_sha256": digest,
+                                                         "op_label": label}, decoded)
         recon_path = ""
         if keep_recon:
             recon = store.artifact_path("recon", settings.dataset, task.codec.key, task.image.name, label, ".png")
@@ -142,7 +198,7 @@ def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
             recon_path = str(recon)
         sections = codec.sections(stream)
         rows.append({
-            "dataset": settings.dataset, "image": task.image.name, "width": width, "height": height,
+            "dataset": settings.dataset, "image": task.image.name, **provenance, "width": width, "height": height,
             "conversion": conversion, "codec": task.codec.label, "codec_name": task.codec.codec_name,
             "op": json.dumps(op, sort_keys=True), "op_label": label, **extra,
             "bytes": len(stream), "header_bytes": sections["header"],

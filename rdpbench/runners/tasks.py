@@ -43,10 +43,16 @@ class CodecSpec:
         return ResultStore.codec_key(self.label, self.config_hash)
 
     @classmethod
-    def build(cls, label: str, config: dict[str, Any]) -> tuple["CodecSpec", Codec]:
+    def build(cls, label: str, config: dict[str, Any],
+              target_bpp: tuple[float, ...] | None = None) -> tuple["CodecSpec", Codec]:
+        """Rate-control targets choose which streams exist, so they are hashed with the config:
+        rows measured at fixed ops and rows rate-controlled to other targets never stand in for each other."""
         codec = build_codec(config)
         description = codec.config()
-        digest = config_hash({"hydra": config, "codec": description})
+        hashed: dict[str, Any] = {"hydra": config, "codec": description}
+        if target_bpp is not None:
+            hashed["rate_control"] = {"target_bpp": list(target_bpp)}
+        digest = config_hash(hashed)
         return cls(label, config, digest, codec.name, json.dumps(description, sort_keys=True, default=str)), codec
 
 
@@ -54,6 +60,9 @@ class CodecSpec:
 class RunSettings:
     results_dir: str
     dataset: str
+    dataset_id: str  # the dataset config it came from (dataset=<id>), recorded with each image
+    dataset_size: int  # images in the whole dataset (a run may measure only max_images of them)
+    data_root: str  # image paths are recorded relative to it where they lie under it
     metrics: tuple[str, ...]
     metric_options: dict[str, dict[str, Any]]
     target_bpp: tuple[float, ...] | None
@@ -66,10 +75,32 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class Completion:
+    """What an image's stored rows lack for this run, to be added from their stored streams."""
+
+    metrics: tuple[str, ...] = ()  # metrics to (re)compute: missing, or measured by another implementation
+    verify: bool = False  # decode again in a fresh process (verify=isolated over rows measured without it)
+
+    def __bool__(self) -> bool:
+        return bool(self.metrics) or self.verify
+
+    @classmethod
+    def of(cls, rows: list[dict[str, Any]], implementations: dict[str, str], verify: str) -> "Completion":
+        """What one image's stored `rows` lack: every requested metric whose recorded implementation
+        differs from `implementations` (name -> implementation of each metric this run can compute),
+        and a fresh-process verification when asked for and not yet done. Falsy: reuse as they are."""
+        recorded = [json.loads(row.get("metric_impl") or "{}") for row in rows]
+        metrics = tuple(m for m, impl in implementations.items() if any(r.get(m) != impl for r in recorded))
+        verify_again = verify == "isolated" and any(row.get("verified") != "isolated" for row in rows)
+        return cls(metrics, verify_again)
+
+
+@dataclass(frozen=True)
 class ImageTask:
     image: ImageRef
     index: int
     codec: CodecSpec
+    complete: Completion | None = None  # None: encode from scratch; else complete the stored rows
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ RESULTS ?= results
 ANCHOR ?= resample_jpeg
 SHARED ?= $(abspath ../shared/datasets)
 
-.PHONY: train-ultralow train-ultralow-gpu setup setup-system run test bench bd-rate plots report regress baselines published weights clean
+.PHONY: train-ultralow train-ultralow-gpu setup setup-system run test bench fuzz bd-rate plots report regress baselines published weights clean
 
 setup-system:  ## Debian packages for the command-line codecs and report rendering (needs root)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -27,6 +27,11 @@ test:
 
 bench:  ## Speed/overhead benchmarks; results recorded under benchmarks/results/
 	RDPBENCH_DATA_ROOT=$${RDPBENCH_DATA_ROOT:-$(SHARED)} $(PYTHON) benchmarks/run_all.py
+
+FUZZ_STREAMS ?= 10000
+FUZZ_ARGS ?=
+fuzz:  ## Decode FUZZ_STREAMS mutated streams (each twice) over every codec that runs here; FUZZ_ARGS="--check-bytes 0"
+	$(PYTHON) -m rdpbench.fuzz --streams $(FUZZ_STREAMS) $(FUZZ_ARGS)
 
 bd-rate:
 	$(PYTHON) -m rdpbench.reports.cli bd-rate --results $(RESULTS) --anchor "$(ANCHOR)"

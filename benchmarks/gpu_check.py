@@ -203,7 +203,7 @@ def diffc_sd(device: str, small: bool, image: np.ndarray) -> dict[str, Any]:
         print(f"  steps={op['steps']:2d}: {len(stream)} bytes, decode {decode_s:.2f} s, its {calls} UNet calls "
               f"{unet_s:.2f} s: {decode_s / unet_s:.2f}x (target <= 1.2x), VAE {vae_s:.3f} s, "
               f"second decode identical: {again}")
-    fresh = decode_in_fresh_process(config, streams[-1], "cuda:0" if device.startswith("cuda") else "cpu")
+    fresh = decode_in_fresh_process(config, streams[-1], device="cuda:0" if device.startswith("cuda") else "cpu")
     fresh_exact = bool(np.array_equal(fresh, codec.decode(streams[-1])))
     print(f"  fresh-process decode of steps={ops[-1]['steps']} bit-exact: {fresh_exact}")
     return {"setup_s": setup, "dtype": dtype, "encode_s": encode_s, "encode_unet_s": encode_unet_s,

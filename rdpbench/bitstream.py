@@ -6,10 +6,16 @@ operating-point fields. It is counted in bpp and also reported on its own.
 
 LEB128 is written by hand here: it is ten lines, and no maintained package offers
 a plain varint codec without pulling in protobuf.
+
+The header's image size is what decoders allocate from, so it is checked against a
+pixel ceiling (`DEFAULT_MAX_PIXELS`, per codec `Codec.max_pixels`, run config `max_pixels`)
+before any decoder runs. `check_value` is the optional short CRC a codec appends to its
+stream (counted in bpp) so that a corrupted stream is an error, not a plausible image.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 from rdpbench.errors import BitstreamError
@@ -17,6 +23,26 @@ from rdpbench.errors import BitstreamError
 FORMAT_ID = 0xB  # high nibble of byte 0
 FORMAT_VERSION = 1  # low nibble of byte 0
 MAX_DIMENSION = 1 << 20
+# 16384 x 16384: four times an 8K x 8K image; a header above it is refused before decoding.
+DEFAULT_MAX_PIXELS = 1 << 28
+MAX_CHECK_BYTES = 4
+
+
+def check_value(data: bytes, n_bytes: int) -> bytes:
+    """The low `n_bytes` bytes of CRC-32 (zlib) over `data`: 1 byte misses 1/256 of random corruptions, 2 bytes 1/65536."""
+    return (zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "little")[:n_bytes]
+
+
+def split_check(stream: bytes, n_bytes: int, codec: str) -> bytes:
+    """`stream` without its trailing check bytes; BitstreamError (section 'check') when they do not match."""
+    if n_bytes == 0:
+        return stream
+    if len(stream) < n_bytes:
+        raise BitstreamError(f"{len(stream)} bytes cannot hold the {n_bytes}-byte check", codec, "check")
+    body, check = stream[:-n_bytes], stream[-n_bytes:]
+    if check_value(body, n_bytes) != check:
+        raise BitstreamError("checksum mismatch: the bitstream is corrupt or truncated", codec, "check")
+    return body
 
 
 def write_varint(value: int) -> bytes:
@@ -33,12 +59,12 @@ def write_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+def read_varint(data: bytes, pos: int, section: str = "header") -> tuple[int, int]:
     """Return (value, next position); raise BitstreamError on truncation."""
     value = shift = 0
     while True:
         if pos >= len(data):
-            raise BitstreamError("bitstream truncated inside a varint")
+            raise BitstreamError("bitstream truncated inside a varint", section=section)
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
@@ -46,7 +72,7 @@ def read_varint(data: bytes, pos: int) -> tuple[int, int]:
             return value, pos
         shift += 7
         if shift > 63:
-            raise BitstreamError("bitstream corrupt: varint longer than 64 bits")
+            raise BitstreamError("bitstream corrupt: varint longer than 64 bits", section=section)
 
 
 @dataclass(frozen=True)
@@ -66,11 +92,11 @@ class Header:
     def unpack(cls, data: bytes, n_op_fields: int) -> tuple["Header", int]:
         """Parse a header with n_op_fields operating-point varints; return it and its size."""
         if not data:
-            raise BitstreamError("empty bitstream")
+            raise BitstreamError("empty bitstream", section="header")
         if data[0] >> 4 != FORMAT_ID:
-            raise BitstreamError(f"not an rdpbench bitstream (first byte 0x{data[0]:02x})")
+            raise BitstreamError(f"not an rdpbench bitstream (first byte 0x{data[0]:02x})", section="header")
         if data[0] & 0xF != FORMAT_VERSION:
-            raise BitstreamError(f"unsupported rdpbench format version {data[0] & 0xF}")
+            raise BitstreamError(f"unsupported rdpbench format version {data[0] & 0xF}", section="header")
         pos = 1
         values = []
         for _ in range(3 + n_op_fields):
@@ -78,5 +104,5 @@ class Header:
             values.append(value)
         codec_id, width, height, *ops = values
         if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
-            raise BitstreamError(f"bitstream corrupt: image size {width}x{height}")
+            raise BitstreamError(f"bitstream corrupt: image size {width}x{height}", section="header")
         return cls(codec_id, width, height, tuple(ops)), pos

@@ -43,3 +43,15 @@ def test_header_is_small_for_kodak():
 def test_header_rejects_corruption(data, message):
     with pytest.raises(BitstreamError, match=message):
         Header.unpack(data, 0)
+
+
+def test_every_header_error_names_the_codec_and_section():
+    from rdpbench.codecs.pillow_codecs import JPEG
+    from rdpbench.errors import BitstreamError
+
+    for stream, detail in ((b"", "empty bitstream"), (b"\x00\x01", "not an rdpbench bitstream"),
+                           (b"\xb1\x01\x80", "truncated inside a varint")):
+        with pytest.raises(BitstreamError) as info:
+            JPEG().decode(stream)
+        assert str(info.value).startswith("codec 'jpeg', section 'header': ") and detail in str(info.value)
+        assert (info.value.codec, info.value.section) == ("jpeg", "header")

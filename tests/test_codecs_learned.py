@@ -33,15 +33,9 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def save_random_zoo_weights(cls: type[CompressAIZoo], metric: str = "mse", quality: int = 1, seed: int = 0) -> Path:
-    from compressai.zoo.image import model_architectures
+    from rdpbench.codecs.random_weights import save_random_zoo_weights as save
 
-    torch.manual_seed(seed)
-    net = model_architectures[cls.architecture](*SMALL[cls.architecture])
-    net.update(force=True)
-    _, path = zoo_location(cls.architecture, metric, quality)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), path)
-    return path
+    return save(cls.architecture, metric, quality, seed, SMALL[cls.architecture])
 
 
 @pytest.fixture(scope="module")
@@ -150,18 +144,13 @@ def test_msillm_reports_missing_package_or_weights(cache: Path) -> None:
 
 def test_msillm_round_trip_random_weights(cache: Path, small_image: np.ndarray) -> None:
     pytest.importorskip("neuralcompression.zoo", reason="neuralcompression not installed (see rdpbench/codecs/msillm.py)")
-    from neuralcompression.models import HiFiCAutoencoder
-
     from rdpbench.codecs.msillm import MSILLM, release_location
 
+    from rdpbench.codecs.random_weights import save_random_msillm_weights
+
     arch = {"latent_features": 8, "hyper_features": 8, "num_residual_blocks": 1}
-    torch.manual_seed(0)
-    net = HiFiCAutoencoder(**arch)
-    net.update(force=True)
-    _, path = release_location(2)
-    assert path.name == "msillm_target_0.07bpp.ckpt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), path)
+    path = save_random_msillm_weights(2, arch)
+    assert path == release_location(2)[1] and path.name == "msillm_target_0.07bpp.ckpt"
     codec = MSILLM({"quality": [2]}, architecture=arch)
     stream = codec.encode(small_image, {"quality": 2})
     decoded = codec.decode(stream)
@@ -170,3 +159,30 @@ def test_msillm_round_trip_random_weights(cache: Path, small_image: np.ndarray) 
     assert codec.sections(stream)["z"] > 0
     header, op, size = codec.parse_header(stream)
     assert isinstance(header, Header) and op == {"quality": 2}
+
+
+def test_crc_and_size_checks_refuse_corrupt_streams_before_the_rans_decoder(cache: Path, odd_image: np.ndarray) -> None:
+    save_random_zoo_weights(Bmshj2018Hyperprior)
+    checked = Bmshj2018Hyperprior({"quality": [1]})
+    stream = checked.encode(odd_image, {"quality": 1})
+    sections = checked.sections(stream)
+    assert sections["check"] == 2 and sum(sections.values()) == len(stream)
+    flipped = bytearray(stream)
+    flipped[-5] ^= 0x10
+    with pytest.raises(BitstreamError, match=r"codec 'compressai-bmshj2018-hyperprior', section 'check': checksum"):
+        checked.decode(bytes(flipped))
+
+    bare = Bmshj2018Hyperprior({"quality": [1]}, check_bytes=0)
+    stream = bare.encode(odd_image, {"quality": 1})
+    header, op, size = bare.parse_header(stream)
+    assert np.array_equal(bare.decode(stream), checked.decode(checked.encode(odd_image, {"quality": 1})))
+    with pytest.raises(BitstreamError, match=r"section 'z': a rANS string is whole 32-bit words"):
+        bare.decode(stream[:-1])
+    huge = Header(bare.codec_id, 8000, 6000, header.op_fields).pack()  # one edited size field, same payload
+    with pytest.raises(BitstreamError, match=r"section '[yz]': \d+ bytes cannot hold the \d+ latent symbols"):
+        bare.decode(huge + stream[size:])
+    bare.max_pixels = 5000
+    with pytest.raises(BitstreamError, match="section 'header': image size 100x70 exceeds max_pixels=5000"):
+        bare.decode(stream)
+    with pytest.raises(BitstreamError, match=r"section 'header': operating point out of range"):
+        bare.decode(Header(bare.codec_id, 100, 70, (9,)).pack() + stream[size:])

@@ -44,7 +44,9 @@ def test_step_one_is_compressai_own_coder(codec: UltraLow, small_image: np.ndarr
     with torch.inference_mode():
         reference = pack_strings(net.compress(image_to_tensor(small_image, "cpu"))["strings"])
     stream = codec.encode(small_image, {"step": 1.0})
-    assert stream[codec.sections(stream)["header"]:] == reference
+    sections = codec.sections(stream)
+    assert sections["check"] == codec.check_bytes == 2
+    assert stream[sections["header"]:len(stream) - sections["check"]] == reference
 
 
 def test_fresh_process_decode_identical(codec: UltraLow, small_image: np.ndarray) -> None:

@@ -85,3 +85,24 @@ def test_unknown_split_lists_choices(tmp_path):
     with pytest.raises(DatasetError, match="professional_test"):
         CLIC2020(str(tmp_path), "nope")
     assert CLIC2020(str(tmp_path), "professional_test").label == "clic2020-professional_test"
+
+
+def test_folder_ids_and_store_files_never_collide(tmp_path, small_image):
+    from rdpbench.results.store import safe_name
+
+    for name in ("dup.png", "dup.jpg", "a b.png", "a_b.png", "solo.png"):
+        Image.fromarray(small_image).save(tmp_path / name)
+    refs = Folder(str(tmp_path)).images()
+    assert [r.name for r in refs] == ["a b", "a_b", "dup.jpg", "dup.png", "solo"]
+    assert {r.path.name for r in refs} == {"dup.png", "dup.jpg", "a b.png", "a_b.png", "solo.png"}
+    assert len({safe_name(r.name) for r in refs}) == len(refs)
+    assert safe_name("kodim01") == "kodim01" and safe_name("DIV2K_valid_HR__0801") == "DIV2K_valid_HR__0801"
+
+
+def test_folder_id_collision_left_is_refused_naming_both_files(tmp_path, small_image):
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(small_image).save(tmp_path / "sub" / "x.png")
+    Image.fromarray(small_image).save(tmp_path / "sub__x.png")
+    with pytest.raises(DatasetError) as info:
+        Folder(str(tmp_path), recursive=True).images()
+    assert str(tmp_path / "sub" / "x.png") in str(info.value) and str(tmp_path / "sub__x.png") in str(info.value)

@@ -89,3 +89,25 @@ def test_not_an_image_names_the_file(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ImageLoadError, match="not found"):
         load_image(tmp_path / "nope.png")
+
+
+def test_exif_orientation_is_applied_and_recorded(tmp_path, small_image):
+    from rdpbench.data.images import EXIF_ORIENTATION_TAG
+
+    stored = np.ascontiguousarray(small_image[:176, :256])  # as the sensor wrote it: 256 wide, 176 high
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION_TAG] = 6  # "rotate 90 degrees clockwise to view"
+    Image.fromarray(stored).save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    image, conversion = load_image(tmp_path / "rotated.jpg")
+    assert image.shape == (256, 176, 3)
+    assert conversion == "exif-orientation=6 applied: rotated 90 degrees clockwise"
+    plain, _ = load_image_plain(tmp_path / "rotated.jpg")
+    assert np.array_equal(image, np.rot90(plain, k=-1))
+    Image.fromarray(stored).convert("L").save(tmp_path / "gray.jpg", exif=exif)
+    assert load_image(tmp_path / "gray.jpg")[1] == "L->RGB; exif-orientation=6 applied: rotated 90 degrees clockwise"
+
+
+def load_image_plain(path):
+    """The stored pixels, orientation ignored (what main did before EXIF was honoured)."""
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB")), "none"

@@ -147,3 +147,55 @@ def test_config_errors_are_clear(tmp_path, args, expected):
     proc = run_cli(*args, f"results_dir={tmp_path}")
     assert proc.returncode != 0
     assert expected in proc.stdout + proc.stderr
+
+
+def test_a_worker_that_dies_fails_only_its_image_and_the_run_goes_on(tmp_path, small_image):
+    from crashing_codec import SEGFAULT_WIDTH, SIGKILL_WIDTH
+
+    images = tmp_path / "images"
+    images.mkdir()
+    widths = {"crash_segv": SEGFAULT_WIDTH, "fine_a": 80, "crash_kill": SIGKILL_WIDTH, "fine_b": 90}
+    for name, width in widths.items():
+        Image.fromarray(np.ascontiguousarray(small_image[:64, :width])).save(images / f"{name}.png")
+    out = tmp_path / "out"
+    report = run(config("codec=jpeg", "codec._target_=crashing_codec.CrashingJPEG", "codec.ops.quality=[10]",
+                        "dataset=folder", f"dataset.path={images}", f"results_dir={out}", "workers=1"), "crashing")
+    assert report.done == 2 and len(report.failures) == 2
+    assert sorted(load_rows(out)["image"]) == ["fine_a", "fine_b"]
+    failures = load_failures(out).set_index("image")["error"]
+    assert "killed by SIGSEGV" in failures["crash_segv"] and "killed by SIGKILL" in failures["crash_kill"]
+    assert all(str(images / f"{name}.png") in failures[name] for name in ("crash_segv", "crash_kill"))
+
+
+def test_a_stored_stream_changed_by_one_byte_is_refused_on_re_decode(tmp_path):
+    from rdpbench.errors import CodecError, StoreError
+    from rdpbench.results.store import ResultStore
+    from rdpbench.runners.isolated import decode_stored_in_fresh_process
+
+    run(config("codec=jpeg", "codec.ops.quality=[10]", "max_images=1", f"results_dir={tmp_path}"), "jpeg")
+    row = load_rows(tmp_path).iloc[0].to_dict()
+    store, path = ResultStore(tmp_path), tmp_path / row["stream_path"]
+    codec = build_codec({"_target_": "rdpbench.codecs.pillow_codecs.JPEG"})
+    assert np.array_equal(codec.decode(store.read_stream(row)), codec.decode(path.read_bytes()))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"was changed after the run.*delete its row file"):
+        store.read_stream(row)
+    with pytest.raises(CodecError, match="StoreError.*was changed after the run"):
+        decode_stored_in_fresh_process({"_target_": "rdpbench.codecs.pillow_codecs.JPEG"}, path,
+                                       row["stream_sha256"])
+
+
+def test_colliding_file_names_all_get_their_own_rows(tmp_path, small_image):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("dup.png", "dup.jpg", "a b.png", "a_b.png"):
+        Image.fromarray(small_image).save(images / name)
+    out = tmp_path / "out"
+    report = run(config("codec=jpeg", "codec.ops.quality=[10]", "dataset=folder", f"dataset.path={images}",
+                        f"results_dir={out}"), "jpeg")
+    assert report.done == 4 and report.exit_code == 0
+    rows = load_rows(out)
+    assert sorted(rows["image"]) == ["a b", "a_b", "dup.jpg", "dup.png"]
+    assert rows["stream_path"].nunique() == 4

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from rdpbench.bitstream import Header
+from rdpbench.bitstream import DEFAULT_MAX_PIXELS, Header
 from rdpbench.errors import BitstreamError, CodecError, ConfigError
 
 OperatingPoint = dict[str, Any]
@@ -108,6 +108,9 @@ class Codec(ABC):
     #: one encode yields every operating point (each step prefix is a stream): `encode_many` is then
     #: one pass, and the runner shares its time among the points instead of timing each encode
     progressive: ClassVar[bool] = False
+    # Largest W x H a header may declare; a limit on what is decoded, not part of the bitstream
+    # (so not in config()). The runner sets it from the run config `max_pixels`.
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __init__(self, ops: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None) -> None:
         self._ops = expand_operating_points(ops, self.all_knobs(), self.name)
@@ -146,10 +149,13 @@ class Codec(ABC):
         image = as_rgb8(image, f"codec {self.name!r}")
         op = self.validate(op)
         height, width = image.shape[:2]
+        if height * width > self.max_pixels:
+            raise CodecError(f"codec {self.name!r}: image {width}x{height} exceeds max_pixels={self.max_pixels} "
+                             f"(a decoder would refuse its stream); raise max_pixels to code it")
         return self.header_for(width, height, op).pack() + self.encode_payload(image, op)
 
     def header_for(self, width: int, height: int, op: OperatingPoint) -> Header:
-        """The header `encode` writes for an image of this size at `op`."""
+        """The header `encode` writes for an image of this size at `op` (payload checks may cover it)."""
         return Header(self.codec_id, width, height, self.header_fields(op))
 
     def header_fields(self, op: OperatingPoint) -> tuple[int, ...]:
@@ -168,23 +174,38 @@ class Codec(ABC):
         return [self.encode(image, op) for op in ops]
 
     def parse_header(self, stream: bytes) -> tuple[Header, OperatingPoint, int]:
-        header, size = Header.unpack(stream, self.n_header_fields())
+        """Header, operating point and header size; the op is checked against the knobs' ranges."""
+        try:
+            header, size = Header.unpack(stream, self.n_header_fields())
+        except BitstreamError as exc:
+            raise exc.named(self.name, "header") from exc
         if header.codec_id != self.codec_id:
-            raise BitstreamError(f"codec {self.name!r} (id {self.codec_id}) was given a bitstream of "
-                                 f"codec id {header.codec_id}")
-        return header, self.op_from_fields(header.op_fields), size
+            raise BitstreamError(f"(id {self.codec_id}) was given a bitstream of codec id {header.codec_id}",
+                                 self.name, "header")
+        op = self.op_from_fields(header.op_fields)
+        try:
+            op = self.validate(op)
+        except ConfigError as exc:
+            raise BitstreamError(f"operating point out of range ({exc})", self.name, "header") from exc
+        return header, op, size
 
     def decode(self, stream: bytes) -> np.ndarray:
         header, op, size = self.parse_header(stream)
+        if header.width * header.height > self.max_pixels:
+            raise BitstreamError(f"image size {header.width}x{header.height} exceeds max_pixels={self.max_pixels} "
+                                 f"(corrupt header, or raise max_pixels)", self.name, "header")
         try:
             image = self.decode_payload(stream[size:], header, op)
+        except BitstreamError as exc:
+            raise exc.named(self.name, "payload") from exc
         except CodecError:
             raise
         except Exception as exc:  # library errors on corrupt data become codec errors
-            raise BitstreamError(f"codec {self.name!r}: cannot decode bitstream ({type(exc).__name__}: {exc})") from exc
+            raise BitstreamError(f"cannot decode bitstream ({type(exc).__name__}: {exc})", self.name,
+                                 "payload") from exc
         if image.dtype != np.uint8 or image.shape != (header.height, header.width, 3):
-            raise BitstreamError(f"codec {self.name!r}: decoded {image.dtype} {image.shape}, header says "
-                                 f"{header.height}x{header.width}x3 uint8 (corrupt bitstream?)")
+            raise BitstreamError(f"decoded {image.dtype} {image.shape}, header says {header.height}x{header.width}x3 "
+                                 f"uint8 (corrupt bitstream?)", self.name, "payload")
         return image
 
     def sections(self, stream: bytes) -> dict[str, int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rdpbench.codecs.base import Knob, OperatingPoint
-from rdpbench.codecs.learned import CompressAIModelCodec, load_checkpoint
+from rdpbench.codecs.learned import DEFAULT_CHECK_BYTES, CompressAIModelCodec, load_checkpoint
 from rdpbench.codecs.registry import register_codec
 from rdpbench.errors import CodecError, ConfigError, WeightsError
 
@@ -44,13 +44,14 @@ class CompressAIZoo(CompressAIModelCodec):
     architecture: ClassVar[str]
     rate_knob = "quality"
 
-    def __init__(self, ops=None, metric: str = "mse", checkpoint: str | None = None, device: str = "cpu") -> None:
+    def __init__(self, ops=None, metric: str = "mse", checkpoint: str | None = None, device: str = "cpu",
+                 check_bytes: int = DEFAULT_CHECK_BYTES) -> None:
         from compressai.zoo.image import model_urls
 
         if metric not in model_urls[self.architecture]:
             raise ConfigError(f"codec {self.name!r}: metric {metric!r} not in {sorted(model_urls[self.architecture])}")
         self.metric, self.checkpoint = metric, checkpoint
-        super().__init__(ops, device)
+        super().__init__(ops, device, check_bytes)
 
     def checkpoint_path(self, quality: int) -> Path:
         if self.checkpoint is not None:

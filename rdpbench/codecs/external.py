@@ -14,10 +14,15 @@ Every tool runs single-threaded in a temp dir, with a timeout.
 
 from __future__ import annotations
 
+import ctypes
+import resource
 import shutil
+import signal
 import struct
 import subprocess
+import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,14 +40,46 @@ SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int+bitexact"
 MATRIX = "bt601"  # full range: Y, Cb, Cr all use 0..255 like JPEG
 
 
-def run(cmd: list[str], who: str, error: type[CodecError] = CodecError, timeout: float = TIMEOUT_S) -> None:
+# A decoder given a corrupt stream may believe in a frame far larger than the header's image:
+# its output file is capped at the size the header implies and its memory at a base plus this
+# much per pixel, so it fails (a BitstreamError) instead of filling the disk or the RAM.
+DECODER_MEMORY_BASE = 1 << 30
+DECODER_MEMORY_PER_PIXEL = 64
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    file_bytes: int  # RLIMIT_FSIZE: largest file the tool may write
+    memory_bytes: int  # RLIMIT_AS
+
+
+def decoder_limits(width: int, height: int, file_bytes: int) -> Limits:
+    return Limits(file_bytes, DECODER_MEMORY_BASE + DECODER_MEMORY_PER_PIXEL * width * height)
+
+
+def _in_child(limits: Limits | None):
+    """preexec_fn: die with the worker that started the tool (Linux prctl), and apply `limits`."""
+    def apply() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if limits is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    return apply
+
+
+def run(cmd: list[str], who: str, error: type[CodecError] = CodecError, timeout: float = TIMEOUT_S,
+        limits: Limits | None = None) -> None:
     try:
-        result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        result = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                                preexec_fn=_in_child(limits))
     except subprocess.TimeoutExpired:
         raise error(f"{who}: `{cmd[0]}` did not finish within {timeout} s") from None
     if result.returncode != 0:
         tail = result.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise error(f"{who}: `{' '.join(cmd)}` failed (exit {result.returncode}): {' | '.join(tail)}")
+        how = f"signal {signal.Signals(-result.returncode).name}" if result.returncode < 0 else f"exit {result.returncode}"
+        raise error(f"{who}: `{' '.join(cmd)}` failed ({how}): {' | '.join(tail)}")
 
 
 def yuv_frame_bytes(width: int, height: int, chroma: str) -> int:
@@ -68,7 +105,8 @@ def yuv_to_rgb(path: Path, width: int, height: int, chroma: str, who: str) -> np
     target = path.with_suffix(".rgb")
     run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", CHROMA[chroma], "-s", f"{width}x{height}",
          "-i", str(path), "-vf", f"scale=in_color_matrix={MATRIX}:in_range=full:flags={SWS_FLAGS}",
-         "-pix_fmt", "rgb24", "-f", "rawvideo", str(target)], who)
+         "-pix_fmt", "rgb24", "-f", "rawvideo", str(target)], who, BitstreamError,
+        limits=decoder_limits(width, height, 3 * width * height))
     return np.frombuffer(target.read_bytes(), np.uint8).reshape(height, width, 3).copy()
 
 
@@ -125,13 +163,15 @@ class CommandLineCodec(Codec):
     def decode_payload(self, payload: bytes, header: Header, op: OperatingPoint) -> np.ndarray:
         self.requirements()
         if not payload:
-            raise BitstreamError(f"codec {self.name!r}: empty payload")
+            raise BitstreamError("empty payload", self.name, "payload")
         cw, ch = self.coded_size(header.width, header.height)
         with tempfile.TemporaryDirectory(prefix=f"rdpbench-{self.name}-") as tmp:
             stream, yuv = Path(tmp) / f"in{self.stream_suffix}", Path(tmp) / "out.yuv"
             stream.write_bytes(payload)
-            run(self.decode_command(stream, yuv, cw, ch), f"codec {self.name!r}", BitstreamError)
-            image = yuv_to_rgb(yuv, cw, ch, self.chroma, f"codec {self.name!r}")
+            who = f"codec {self.name!r}, section 'payload'"
+            run(self.decode_command(stream, yuv, cw, ch), who, BitstreamError,
+                limits=decoder_limits(cw, ch, yuv_frame_bytes(cw, ch, self.chroma)))
+            image = yuv_to_rgb(yuv, cw, ch, self.chroma, who)
         return np.ascontiguousarray(image[:header.height, :header.width])
 
     def config(self) -> dict[str, Any]:

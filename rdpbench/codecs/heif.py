@@ -9,6 +9,7 @@ import numpy as np
 
 from rdpbench.bitstream import Header
 from rdpbench.codecs.base import Codec, Knob, OperatingPoint
+from rdpbench.codecs.pillow_codecs import check_declared_size
 from rdpbench.codecs.registry import register_codec
 from rdpbench.errors import ConfigError
 
@@ -42,6 +43,7 @@ class HEIF(Codec):
         import pillow_heif
 
         heif = pillow_heif.open_heif(io.BytesIO(payload), convert_hdr_to_8bit=True)
+        check_declared_size(heif[0].size, header, self.name)  # open_heif reads the boxes, decoding waits
         return np.asarray(heif[0].to_pillow().convert("RGB"))
 
     def config(self) -> dict[str, Any]:

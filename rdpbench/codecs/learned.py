@@ -24,28 +24,54 @@ single-threaded, so a fresh process reproduces the bytes and the pixels.
 Adapters on this base: the CompressAI zoo (compressai_zoo.py), the shipped `ultralow`
 model (trained.py) and MS-ILLM (msillm.py); the generative codecs reuse it for their
 base streams.
+
+Hostile streams: CompressAI's rANS decoder (C++) reads 32-bit words with no bounds check
+and trusts the symbol count it is given, so before it runs: the string of every latent
+level must be whole 32-bit words (at least the 8-byte final state), and long enough for
+the symbols the header's image size implies (each symbol costs at least -log2 of the
+largest probability in its CDF table, a bound read off the model's quantised CDFs); then
+it is zero-padded by 4 bytes per symbol (one 32-bit word per decoded symbol is the most
+the symbol decoder reads, with room to spare for the bypass words of escaped values), so
+no read leaves the buffer and a corrupt string decodes the same way every time.
+`check_bytes` (default 2) appends the low bytes of CRC-32 over header and strings (section
+`check`, counted in bpp) so a corrupted stream is an error rather than a plausible image;
+0 turns it off.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from rdpbench.bitstream import Header, read_varint, write_varint
+from rdpbench.bitstream import MAX_CHECK_BYTES, Header, check_value, read_varint, split_check, write_varint
 from rdpbench.codecs.base import Codec, OperatingPoint
 from rdpbench.device import single_thread
 from rdpbench.errors import BitstreamError, CodecError, ConfigError, WeightsError
 
 PAD_MULTIPLE = 64  # 2^6: the total downsampling of every CompressAI hyperprior-class model
-# Zero bytes appended to each string before rANS decoding: the C++ decoder reads 32-bit words
-# without bounds checks, so a truncated/corrupt string must not make it read past the buffer.
-DECODER_SLACK = bytes(64)
+# 2 bytes cost 16 bits per image, 0.43% of the bytes of `ultralow` at 0.01 bpp on Kodak (1 byte: 0.22%),
+# and let 1 in 65536 corrupted streams through (1 byte: 1 in 256); benchmarks/bench_check_bytes.py.
+DEFAULT_CHECK_BYTES = 2
+RANS_WORD = 4  # CompressAI's rANS writes 32-bit words ...
+RANS_STATE_BYTES = 8  # ... and ends with the 64-bit coder state
+LEVEL_NAMES = ("y", "z")
 #: the device class a device-dependent (autoregressive) stream was made on, as its `device` byte
 DEVICE_CODES = {"cpu": 0, "cuda": 1, "mps": 2}
+
+
+@dataclass(frozen=True)
+class LatentLevel:
+    """One entropy-coded latent: its CompressAI entropy model, channels, and downsampling from the padded image."""
+
+    model: Any  # compressai.entropy_models.EntropyModel
+    channels: int
+    factor: int
+    per_channel: bool  # EntropyBottleneck: one CDF table per channel; GaussianConditional: chosen per symbol
 
 
 def pack_strings(levels: Sequence[Sequence[bytes]]) -> bytes:
@@ -63,10 +89,10 @@ def pack_strings(levels: Sequence[Sequence[bytes]]) -> bytes:
 def unpack_strings(payload: bytes, n_levels: int) -> list[list[bytes]]:
     levels, pos = [], 0
     for _ in range(n_levels - 1):
-        length, pos = read_varint(payload, pos)
+        length, pos = read_varint(payload, pos, "lengths")
         if pos + length > len(payload):
             raise BitstreamError(f"bitstream truncated: latent string of {length} bytes, "
-                                 f"{len(payload) - pos} left")
+                                 f"{len(payload) - pos} left", section="lengths")
         levels.append([payload[pos:pos + length]])
         pos += length
     levels.append([payload[pos:]])
@@ -89,7 +115,8 @@ def image_to_tensor(image: np.ndarray, device: Any) -> Any:
 
 
 def tensor_to_image(x: Any, height: int, width: int) -> np.ndarray:
-    x = x[0, :, :height, :width].clamp(0, 1).mul(255).round().to("cpu")
+    # NaN (a corrupt latent through the synthesis) -> 0: a defined value, not a platform's cast of NaN
+    x = x[0, :, :height, :width].nan_to_num(0.0).clamp(0, 1).mul(255).round().to("cpu")
     return x.byte().permute(1, 2, 0).numpy().copy()
 
 
@@ -187,10 +214,13 @@ class CompressAIModelCodec(Codec):
 
     n_levels: ClassVar[int] = 2  # latent levels with a string: 1 for factorized priors, 2 for hyperpriors
 
-    def __init__(self, ops=None, device: str = "cpu") -> None:
+    def __init__(self, ops=None, device: str = "cpu", check_bytes: int = DEFAULT_CHECK_BYTES) -> None:
         from rdpbench.device import torch_device
 
+        if not 0 <= check_bytes <= MAX_CHECK_BYTES:
+            raise ConfigError(f"codec {self.name!r}: check_bytes={check_bytes} not in 0..{MAX_CHECK_BYTES}")
         self.device = torch_device(device, f"codec {self.name!r}")
+        self.check_bytes = check_bytes
         self._nets: dict[tuple, Any] = {}
         self._host: dict[tuple, HostHyperPath] = {}
         super().__init__(ops)
@@ -247,6 +277,19 @@ class CompressAIModelCodec(Codec):
         z_shape = (padded[0] // PAD_MULTIPLE, padded[1] // PAD_MULTIPLE)  # every hyperprior's z is 1/64
         return self._host[self.net_key(op)].decompress(strings, z_shape, self.latent_step(op))
 
+    def latent_levels(self, net: Any) -> list[LatentLevel]:
+        """The entropy-coded latents in string order (y, then z for hyperpriors), for the size checks.
+
+        CompressAI's image models: y has net.M channels at 1/16 of the padded size, coded by the
+        entropy bottleneck (factorized prior) or the Gaussian conditional; z is the entropy
+        bottleneck's at 1/downsampling_factor.
+        """
+        bottleneck = net.entropy_bottleneck
+        if self.n_levels == 1:
+            return [LatentLevel(bottleneck, bottleneck.channels, net.downsampling_factor, True)]
+        return [LatentLevel(net.gaussian_conditional, net.M, 16, False),
+                LatentLevel(bottleneck, bottleneck.channels, net.downsampling_factor, True)]
+
     def decompress(self, net: Any, strings: list[list[bytes]], padded: tuple[int, int], op: OperatingPoint) -> Any:
         """`padded` is the padded image size; the last latent level is downsampling_factor smaller."""
         if self.layout is None:
@@ -259,21 +302,6 @@ class CompressAIModelCodec(Codec):
     def device_section(self) -> bytes:
         return bytes([DEVICE_CODES[self.device.type]]) if self.device_tagged else b""
 
-    def _strings(self, payload: bytes) -> list[list[bytes]]:
-        """The latent strings of a payload; a device-tagged one made on another device class is refused."""
-        if self.device_tagged:
-            made_on = {code: kind for kind, code in DEVICE_CODES.items()}.get(payload[0] if payload else -1)
-            if made_on is None:
-                raise BitstreamError(f"codec {self.name!r}, section 'device': missing or unknown device class "
-                                     f"(corrupt stream)")
-            if made_on != self.device.type:
-                raise BitstreamError(f"codec {self.name!r}: this stream was encoded on {made_on}; the entropy "
-                                     f"parameters of an autoregressive context model depend on the device, so "
-                                     f"decoding it on {self.device.type} would give a wrong image: decode with "
-                                     f"device={made_on}")
-            payload = payload[1:]
-        return unpack_strings(payload, self.n_levels)
-
     def encode_payload(self, image: np.ndarray, op: OperatingPoint) -> bytes:
         import torch
 
@@ -283,7 +311,44 @@ class CompressAIModelCodec(Codec):
         if len(strings) != self.n_levels:
             raise CodecError(f"codec {self.name!r}: model produced {len(strings)} latent strings, "
                              f"expected {self.n_levels}")
-        return self.device_section() + pack_strings(strings)
+        body = self.device_section() + pack_strings(strings)
+        header = self.header_for(image.shape[1], image.shape[0], op).pack()
+        return body + check_value(header + body, self.check_bytes)
+
+    def _strings(self, payload: bytes, header: Header) -> list[bytes]:
+        """The latent strings of a payload, its check verified (header included); a device-tagged one
+        made on another device class is refused."""
+        packed = header.pack()
+        body = split_check(packed + payload, self.check_bytes, self.name)[len(packed):]
+        if self.device_tagged:
+            made_on = {code: kind for kind, code in DEVICE_CODES.items()}.get(body[0] if body else -1)
+            if made_on is None:
+                raise BitstreamError("missing or unknown device class (corrupt stream)", self.name, "device")
+            if made_on != self.device.type:
+                raise BitstreamError(f"this stream was encoded on {made_on}; the entropy parameters of an "
+                                     f"autoregressive context model depend on the device, so decoding it on "
+                                     f"{self.device.type} would give a wrong image: decode with device={made_on}",
+                                     self.name, "device")
+            body = body[1:]
+        return [level[0] for level in unpack_strings(body, self.n_levels)]
+
+    def checked_strings(self, net: Any, strings: list[bytes], padded: tuple[int, int]) -> list[list[bytes]]:
+        """Refuse strings that cannot hold the latents of this image size; zero-pad the rest for the rANS decoder."""
+        out = []
+        for name, string, level in zip(LEVEL_NAMES, strings, self.latent_levels(net)):
+            positions = (padded[0] // level.factor) * (padded[1] // level.factor)
+            symbols = positions * level.channels
+            if len(string) < RANS_STATE_BYTES or len(string) % RANS_WORD:
+                raise BitstreamError(f"a rANS string is whole 32-bit words and at least {RANS_STATE_BYTES} bytes, "
+                                     f"this one has {len(string)}", self.name, name)
+            table_bits = min_symbol_bits(level.model)
+            least = positions * float(table_bits.sum()) if level.per_channel else symbols * float(table_bits.min())
+            if 8 * len(string) < least:
+                raise BitstreamError(f"{len(string)} bytes cannot hold the {symbols} latent symbols of a "
+                                     f"{padded[1]}x{padded[0]} (padded) image: they need at least {least / 8:.0f} "
+                                     f"(corrupt image size or truncated stream)", self.name, name)
+            out.append([string + bytes(RANS_WORD * symbols + RANS_STATE_BYTES)])
+        return out
 
     def decode_latents(self, stream: bytes) -> HyperLatents:
         """What a hyperprior stream entropy-decodes to (the portability tests compare it across devices)."""
@@ -292,32 +357,36 @@ class CompressAIModelCodec(Codec):
         header, op, size = self.parse_header(stream)
         if self.layout is None:
             raise ConfigError(f"codec {self.name!r}: not a hyperprior-family architecture")
-        strings = [[s + DECODER_SLACK] for (s,) in self._strings(stream[size:])]
+        net = self.net(op)
+        padded = padded_size(header.height, header.width)
+        strings = self.checked_strings(net, self._strings(stream[size:], header), padded)
         with torch.inference_mode(), single_thread():
-            return self.hyper_latents(self.net(op), strings, padded_size(header.height, header.width), op)
+            return self.hyper_latents(net, strings, padded, op)
 
     def decode_payload(self, payload: bytes, header: Header, op: OperatingPoint) -> np.ndarray:
         import torch
 
-        strings = [[s + DECODER_SLACK] for (s,) in self._strings(payload)]
+        strings = self._strings(payload, header)
         net = self.net(op)
         ph, pw = padded_size(header.height, header.width)
+        padded_strings = self.checked_strings(net, strings, (ph, pw))
         with torch.inference_mode(), single_thread():
-            x_hat = self.decompress(net, strings, (ph, pw), op)
+            x_hat = self.decompress(net, padded_strings, (ph, pw), op)
         if tuple(x_hat.shape[-2:]) != (ph, pw):
-            raise BitstreamError(f"codec {self.name!r}: decoded {tuple(x_hat.shape[-2:])}, expected {(ph, pw)}")
+            raise BitstreamError(f"decoded {tuple(x_hat.shape[-2:])}, expected {(ph, pw)}", self.name, "payload")
         return tensor_to_image(x_hat, header.height, header.width)
 
     def sections(self, stream: bytes) -> dict[str, int]:
-        """Header, (autoregressive models) the device byte, the varint lengths, the main latent y and
-        (hyperpriors) the side information z."""
-        _, _, size = self.parse_header(stream)
+        """Header, (autoregressive models) the device byte, the varint lengths, the main latent y,
+        (hyperpriors) the side information z, the check."""
+        header, _, size = self.parse_header(stream)
         payload = stream[size:]
-        strings = self._strings(payload)
-        lengths = {name: len(level[0]) for name, level in zip(("y", "z"), strings)}
+        strings = self._strings(payload, header)
+        lengths = {name: len(string) for name, string in zip(LEVEL_NAMES, strings)}
         device = len(self.device_section())
         return {"header": size, **({"device": device} if device else {}),
-                "lengths": len(payload) - device - sum(lengths.values()), **lengths}
+                "lengths": len(payload) - self.check_bytes - device - sum(lengths.values()), **lengths,
+                "check": self.check_bytes}
 
     def compute(self) -> tuple[str, str]:
         return self.device.type, "float32"
@@ -328,7 +397,22 @@ class CompressAIModelCodec(Codec):
         entropy = ("float64 host" if self.layout else f"{self.device.type} (device class in the stream)"
                    if self.device_tagged else "fixed tables")
         return {**super().config(), "compressai": compressai.__version__, "pad_multiple": PAD_MULTIPLE,
-                "device": self.device.type, "entropy_parameters": entropy}
+                "device": self.device.type, "entropy_parameters": entropy, "check_bytes": self.check_bytes}
+
+
+@lru_cache(maxsize=64)  # models are hashed by identity; a net's tables are fixed once it is built
+def min_symbol_bits(model: Any) -> np.ndarray:
+    """Per CDF table of a CompressAI entropy model, the fewest bits any symbol can cost: -log2(max pmf).
+
+    Read from the model's quantised CDF buffers (what its rANS coder uses; built by update()).
+    rANS spends at least the information content of the symbols it codes, so a string shorter
+    than the sum of these bounds cannot be a stream of that many symbols.
+    """
+    cdf = model._quantized_cdf.cpu().numpy().astype(np.int64)
+    lengths = model._cdf_length.cpu().numpy()
+    precision = model.entropy_coder_precision
+    largest = np.array([np.diff(row[:max(int(n), 2)]).max() for row, n in zip(cdf, lengths)], dtype=np.float64)
+    return -np.log2(np.clip(largest, 1, 1 << precision) / (1 << precision))
 
 
 def load_checkpoint(path: Path, what: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rdpbench.codecs.base import Knob, OperatingPoint
-from rdpbench.codecs.learned import CompressAIModelCodec, load_checkpoint
+from rdpbench.codecs.learned import DEFAULT_CHECK_BYTES, CompressAIModelCodec, LatentLevel, load_checkpoint
 from rdpbench.codecs.registry import register_codec
 from rdpbench.errors import CodecError, WeightsError
 
@@ -49,10 +49,10 @@ class MSILLM(CompressAIModelCodec):
     rate_knob = "quality"
 
     def __init__(self, ops=None, checkpoint: str | None = None, architecture: Mapping[str, Any] | None = None,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", check_bytes: int = DEFAULT_CHECK_BYTES) -> None:
         self.checkpoint = checkpoint
         self.architecture = dict(architecture or {})
-        super().__init__(ops, device)
+        super().__init__(ops, device, check_bytes)
 
     def requirements(self) -> str:
         from rdpbench.weights import offline
@@ -92,6 +92,11 @@ class MSILLM(CompressAIModelCodec):
         except RuntimeError as exc:
             raise WeightsError(f"codec 'msillm': {path} does not fit HiFiCAutoencoder({self.architecture}) ({exc})") from exc
         return net
+
+    def latent_levels(self, net: Any) -> list[LatentLevel]:
+        """HiFiC: latent y (Gaussian conditional) at 1/16, hyper-latent z (entropy bottleneck) at 1/64."""
+        return [LatentLevel(net.latent_bottleneck, net.hyper_synthesis_scale[-1].out_channels, 16, False),
+                LatentLevel(net.hyper_bottleneck, net.hyper_bottleneck.channels, 64, True)]
 
     def config(self) -> dict[str, Any]:
         try:

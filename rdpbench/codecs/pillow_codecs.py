@@ -11,7 +11,14 @@ from PIL import Image
 from rdpbench.bitstream import Header
 from rdpbench.codecs.base import Codec, Knob, OperatingPoint
 from rdpbench.codecs.registry import register_codec
-from rdpbench.errors import ConfigError
+from rdpbench.errors import BitstreamError, ConfigError
+
+
+def check_declared_size(size: tuple[int, int], header: Header, codec: str) -> None:
+    """A payload whose own (width, height) differs from the rdpbench header is refused before it is decoded."""
+    if tuple(size) != (header.width, header.height):
+        raise BitstreamError(f"payload declares {size[0]}x{size[1]}, the header {header.width}x{header.height}",
+                             codec, "payload")
 
 
 class PillowCodec(Codec):
@@ -29,6 +36,7 @@ class PillowCodec(Codec):
 
     def decode_payload(self, payload: bytes, header: Header, op: OperatingPoint) -> np.ndarray:
         with Image.open(io.BytesIO(payload), formats=[self.pillow_format]) as img:
+            check_declared_size(img.size, header, self.name)  # before the pixels are allocated
             img.load()
             return np.asarray(img.convert("RGB"))
 

@@ -78,9 +78,12 @@ class Resample(Codec):
     def decode_payload(self, payload: bytes, header: Header, op: OperatingPoint) -> np.ndarray:
         small_w, small_h = self.scaled_size(header.width, header.height, op["scale"])
         inner_op = self._inner_op(op)
-        small = self.inner.decode_payload(payload, self.inner.header_for(small_w, small_h, inner_op), inner_op)
+        try:
+            small = self.inner.decode_payload(payload, self.inner.header_for(small_w, small_h, inner_op), inner_op)
+        except BitstreamError as exc:  # name this codec: the stream is a resample stream
+            raise BitstreamError(f"inner {self.inner.name}: {exc.detail}", self.name, exc.section) from exc
         if small.shape != (small_h, small_w, 3):
-            raise BitstreamError(f"codec {self.name!r}: inner decoded {small.shape}, expected {(small_h, small_w, 3)}")
+            raise BitstreamError(f"inner decoded {small.shape}, expected {(small_h, small_w, 3)}", self.name, "payload")
         if op["scale"] == 1:
             return small
         return _resize(small, header.width, header.height, FILTERS[self.up_filter])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rdpbench.codecs.base import Knob, OperatingPoint
-from rdpbench.codecs.learned import CompressAIModelCodec, load_checkpoint
+from rdpbench.codecs.learned import DEFAULT_CHECK_BYTES, CompressAIModelCodec, load_checkpoint
 from rdpbench.codecs.registry import register_codec
 from rdpbench.errors import CodecError, WeightsError
 
@@ -31,12 +31,13 @@ class UltraLow(CompressAIModelCodec):
     rate_knob = "step"
 
     def __init__(self, ops=None, weights: str | None = None, sha256: str | None = None,
-                 architecture: str = "compressai.models.MeanScaleHyperprior", device: str = "cpu") -> None:
+                 architecture: str = "compressai.models.MeanScaleHyperprior", device: str = "cpu",
+                 check_bytes: int = DEFAULT_CHECK_BYTES) -> None:
         self.weights = Path(weights).expanduser() if weights else SHIPPED_WEIGHTS
         # the shipped file is always checked; a user's own weights only if they pin a digest
         self.sha256 = sha256 if sha256 or weights else SHIPPED_SHA256
         self.architecture = architecture
-        super().__init__(ops, device)
+        super().__init__(ops, device, check_bytes)
 
     def net_key(self, op: OperatingPoint) -> tuple:
         return ()  # every step shares the one network

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zipfile
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -45,9 +46,22 @@ class Dataset(ABC):
 
 
 def _listed_images(folder: Path, recursive: bool = False) -> list[ImageRef]:
+    """Image ids: the path below `folder` without its suffix, '/' written '__' (kodim01, DIV2K_valid_HR__0801).
+
+    Ids are unique: files that share a stem (dup.png, dup.jpg) keep their suffix (dup.png, dup.jpg);
+    any collision left (sub/x.png and sub__x.png) is refused naming both files, before anything runs.
+    """
     pattern = "**/*" if recursive else "*"
     paths = sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    refs = [ImageRef(str(p.relative_to(folder).with_suffix("")).replace("/", "__"), p) for p in paths]
+    stems = [str(p.relative_to(folder).with_suffix("")).replace("/", "__") for p in paths]
+    shared = {stem for stem, n in Counter(stems).items() if n > 1}
+    refs = [ImageRef(stem + p.suffix if stem in shared else stem, p) for stem, p in zip(stems, paths)]
+    first: dict[str, Path] = {}
+    for ref in refs:
+        if ref.name in first:
+            raise DatasetError(f"{first[ref.name]} and {ref.path} would share the image id {ref.name!r} (and its "
+                               f"rows and files in the results store); rename one of them")
+        first[ref.name] = ref.path
     return refs
 
 

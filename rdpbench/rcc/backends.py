@@ -56,11 +56,12 @@ class RCCBackend(ABC):
         if code == self.code:
             return
         if code not in CODES:
-            raise BitstreamError(f"codec {codec!r}: unknown RCC backend code {code} in the header (corrupt stream?)")
+            raise BitstreamError(f"unknown RCC backend code {code} in the steps field (corrupt stream?)", codec,
+                                 "header")
         made_by, settings = CODES[code]
-        raise BitstreamError(f"codec {codec!r}: this stream's candidates were drawn by the {made_by!r} RCC backend, "
-                             f"this decoder draws them with {self.name!r}, so decoding it would give a wrong image; "
-                             f"decode it with codec.{settings}")
+        raise BitstreamError(f"this stream's candidates were drawn by the {made_by!r} RCC backend, this decoder "
+                             f"draws them with {self.name!r}, so decoding it would give a wrong image; decode it "
+                             f"with codec.{settings}", codec, "header")
 
 
 class NumpyRCC(RCCBackend):

@@ -4,6 +4,7 @@ Layout under a results directory R:
   rows/<dataset>/<codec>-<hash8>/<image>.json        one JSON list of rows per finished image
   failures/<dataset>/<codec>-<hash8>/<image>.json    why an image failed (removed once it succeeds)
   streams/<dataset>/<codec>-<hash8>/<image>/<op>.bin the bitstreams every row was measured from
+                                                     (each row records its SHA-256: read_stream checks it)
   recon/<dataset>/<codec>-<hash8>/<image>/<op>.png   decoded images (first N images of a run)
   dataset_metrics/<dataset>/<codec>-<hash8>.json     FID/KID and other dataset-level rows
   metrics/<metric>.json                              what reports need about a metric column: label,
@@ -16,16 +17,19 @@ whole files, and processes sharing one store (array jobs) never see half a file.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
+from urllib.parse import quote
 
 import pandas as pd
 
+from rdpbench.errors import StoreError
 from rdpbench.metrics.base import MetricInfo
 
 SUMMARY_KEYS = ["dataset", "codec", "config_hash", "op_label"]
@@ -68,8 +72,34 @@ def merge_metrics(row: dict[str, Any], values: dict[str, Any], names: Iterable[s
 
 
 def safe_name(text: str) -> str:
-    """File-system-safe version of an image name or op label (kept readable)."""
-    return "".join(c if c.isalnum() or c in "=.,_-+" else "_" for c in text)
+    """File-system-safe, injective version of an image name or op label (kept readable).
+
+    Percent-encoding (urllib.parse.quote) of everything but ASCII letters, digits and
+    `=,+_.-~`, and of a leading dot: names made only of those characters (Kodak, CLIC,
+    DIV2K ids, op labels) are unchanged, and two different names never share a file
+    ('a b' -> 'a%20b', 'a_b' -> 'a_b').
+    """
+    name = quote(text, safe="=,+")
+    return "%2E" + name[1:] if name.startswith(".") else name
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_checked(path: Path, sha256: str | None, what: str) -> bytes:
+    """The bytes of a stored file, refused (StoreError) unless they have the SHA-256 its row recorded."""
+    if not sha256:
+        raise StoreError(f"{what}: its row records no SHA-256 (written by an older rdpbench), so {path} cannot be "
+                         f"checked; re-run that image (delete its row file) to re-decode it")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"{what}: cannot read {path} ({exc}); re-run that image (delete its row file)") from exc
+    if sha256_hex(data) != sha256:
+        raise StoreError(f"{what}: {path} has SHA-256 {sha256_hex(data)}, its row recorded {sha256}: the file was "
+                         f"changed after the run; restore it or re-run that image (delete its row file)")
+    return data
 
 
 class ResultStore:
@@ -115,8 +145,10 @@ class ResultStore:
     def write_artifact(self, relative: Path, data: bytes) -> None:
         write_atomic(self.root / relative, data)
 
-    def read_artifact(self, relative: str | Path) -> bytes:
-        return (self.root / relative).read_bytes()
+    def read_stream(self, row: Mapping[str, Any]) -> bytes:
+        """The stored bitstream of a row, checked against the row's `stream_sha256` before anyone decodes it."""
+        what = f"stored stream of {row.get('image')!r} with codec {row.get('codec')!r} at {row.get('op_label')!r}"
+        return read_checked(self.root / str(row["stream_path"]), row.get("stream_sha256"), what)
 
     def write_metric_info(self, info: MetricInfo) -> None:
         write_atomic(self.root / "metrics" / f"{safe_name(info.name)}.json", json.dumps(asdict(info)).encode())

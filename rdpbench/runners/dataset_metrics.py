@@ -33,7 +33,7 @@ def compute_dataset_metrics(store: ResultStore, rows: pd.DataFrame, spec: CodecS
         log.warning("dataset metrics for %s skipped: %d of %d images finished", spec.label, mine["image"].nunique(),
                     len(images))
         return
-    codec = build_codec(spec.config)
+    codec = build_codec(spec.config, settings.max_pixels)
     references = {i.name: i.path for i in images}
     out: list[dict[str, Any]] = []
     for name in names:
@@ -45,9 +45,9 @@ def compute_dataset_metrics(store: ResultStore, rows: pd.DataFrame, spec: CodecS
         assert isinstance(metric, DatasetMetric)
         for op_label, group in mine.groupby("op_label"):
             metric.reset()
-            for row in group.itertuples():
-                reference, _ = load_image(references[row.image])
-                metric.update(reference, codec.decode((store.root / row.stream_path).read_bytes()))
+            for row in group.to_dict("records"):
+                reference, _ = load_image(references[row["image"]])
+                metric.update(reference, codec.decode(store.read_stream(row)))
             value, reason = metric.compute()
             out += _rows_for(group, spec, name, value, reason, metric.implementation, settings)
     store.write_dataset_metrics(settings.dataset, spec.key, out)

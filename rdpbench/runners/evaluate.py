@@ -24,8 +24,8 @@ from rdpbench.data.images import load_image
 from rdpbench.device import claim_slot, device_name
 from rdpbench.errors import CodecError, DatasetError, MetricUnavailable, RdpbenchError, WeightsError
 from rdpbench.metrics.base import Metric, create_metric
-from rdpbench.results.store import ResultStore, merge_metrics
-from rdpbench.runners.isolated import decode_in_fresh_process
+from rdpbench.results.store import ResultStore, merge_metrics, sha256_hex
+from rdpbench.runners.isolated import decode_stored_in_fresh_process
 from rdpbench.runners.rate_control import bisect_to_target, stream_bpp
 from rdpbench.runners.tasks import ImageTask, RunSettings, TaskOutcome, build_codec
 from rdpbench.weights import sha256_of
@@ -45,9 +45,9 @@ def process_device(settings: RunSettings) -> str:
     return _DEVICES[key]
 
 
-def _codec(task: ImageTask) -> Codec:
+def _codec(task: ImageTask, settings: RunSettings) -> Codec:
     if task.codec.key not in _CODECS:
-        _CODECS[task.codec.key] = build_codec(task.codec.config)
+        _CODECS[task.codec.key] = build_codec(task.codec.config, settings.max_pixels)
     return _CODECS[task.codec.key]
 
 
@@ -150,8 +150,14 @@ def evaluate_image(task: ImageTask, settings: RunSettings) -> TaskOutcome:
         return TaskOutcome(task, False, message, time.perf_counter() - start)
 
 
-def _verified(task: ImageTask, settings: RunSettings, stream: bytes, decoded: np.ndarray, label: str) -> str:
-    if not np.array_equal(decode_in_fresh_process(task.codec.config, stream, process_device(settings)), decoded):
+def _verified(task: ImageTask, settings: RunSettings, store: ResultStore, row: dict[str, Any],
+              decoded: np.ndarray) -> str:
+    """Decode the stored stream file of `row` in a fresh process (checked against its SHA-256 first),
+    on this worker's device."""
+    fresh = decode_stored_in_fresh_process(task.codec.config, store.root / row["stream_path"], row["stream_sha256"],
+                                           settings.max_pixels, process_device(settings))
+    label = row["op_label"]
+    if not np.array_equal(fresh, decoded):
         raise CodecError(f"codec {task.codec.label!r} at {label}: a fresh-process decode differs from the "
                          f"in-process decode (decoder depends on state other than the bytes)")
     return "isolated"
@@ -168,13 +174,12 @@ def _complete(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
                            f"{provenance['image_sha256'][:12]} vs {sorted(measured_on)[0][:12]}); the dataset changed: "
                            f"use a new results_dir or delete {settings.dataset}/{task.codec.key} from this one")
     image, _ = load_image(task.image.path)
-    codec = _codec(task)
+    codec = _codec(task, settings)
     completed = []
     for row in rows:
-        stream = store.read_artifact(row["stream_path"])
-        decoded = codec.decode(stream)
+        decoded = codec.decode(store.read_stream(row))
         if task.complete.verify and row.get("verified") != "isolated":
-            row = {**row, "verified": _verified(task, settings, stream, decoded, row["op_label"])}
+            row = {**row, "verified": _verified(task, settings, store, row, decoded)}
         if task.complete.metrics:
             row = merge_metrics(row, score(image, decoded, settings, task.complete.metrics), task.complete.metrics)
         completed.append({**row, **provenance})
@@ -184,7 +189,7 @@ def _complete(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
 def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> list[dict[str, Any]]:
     image, conversion = load_image(task.image.path)
     provenance = image_provenance(task, settings)
-    codec = _codec(task)
+    codec = _codec(task, settings)
     height, width = image.shape[:2]
     keep_recon = settings.save_reconstructions is None or task.index < settings.save_reconstructions
     rows = []
@@ -195,9 +200,13 @@ def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
         start = time.perf_counter()
         decoded = codec.decode(stream)
         decode_s = time.perf_counter() - start
-        verified = _verified(task, settings, stream, decoded, label) if settings.verify == "isolated" else "none"
         stream_path = store.artifact_path("streams", settings.dataset, task.codec.key, task.image.name, label, ".bin")
         store.write_artifact(stream_path, stream)
+        digest = sha256_hex(stream)
+        verified = "none"
+        if settings.verify == "isolated":  # from the stored file, as anything that re-decodes it later does
+            verified = _verified(task, settings, store, {"stream_path": stream_path, "stream_sha256": digest,
+                                                         "op_label": label}, decoded)
         recon_path = ""
         if keep_recon:
             recon = store.artifact_path("recon", settings.dataset, task.codec.key, task.image.name, label, ".png")
@@ -212,7 +221,7 @@ def _evaluate(task: ImageTask, settings: RunSettings, store: ResultStore) -> lis
             **{f"bytes_{name}": n for name, n in sections.items()},
             "bpp": stream_bpp(stream, image), "encode_s": encode_s, "decode_s": decode_s, **compute,
             **score(image, decoded, settings),
-            "stream_path": str(stream_path), "recon_path": recon_path, "verified": verified,
+            "stream_path": str(stream_path), "stream_sha256": digest, "recon_path": recon_path, "verified": verified,
             "config_hash": task.codec.config_hash, "codec_config": task.codec.description,
             "versions": json.dumps(settings.versions, sort_keys=True), "git_commit": settings.git_commit,
             "seed": settings.seed,

@@ -2,8 +2,10 @@
 
 This is the check behind `verify=isolated`: if the decoder leaned on anything but the
 bytes and its config (encoder state, a warm cache, global RNG state), the pixels differ.
-Run as: python -m rdpbench.runners.isolated <codec_config.json> <stream.bin> <out.npy> <device>
-(`device`: the worker's concrete device, e.g. cuda:1, activated as the run activates it).
+The stream is a file with a known SHA-256 (the stored stream of a row): the child checks
+it before decoding, so a file changed on disk is refused, never decoded. The child runs on the
+worker's concrete device (e.g. cuda:1), activated as the run activates it (deterministic CUDA).
+Run as: python -m rdpbench.runners.isolated <codec_config.json> <stream.bin> <sha256> <max_pixels> <out.npy> <device>
 """
 
 from __future__ import annotations
@@ -17,30 +19,41 @@ from typing import Any
 
 import numpy as np
 
+from rdpbench.bitstream import DEFAULT_MAX_PIXELS
 from rdpbench.device import DevicePolicy
 from rdpbench.errors import CodecError
+from rdpbench.results.store import read_checked, sha256_hex
 from rdpbench.runners.tasks import build_codec
 
 TIMEOUT_S = 3600
 
 
-def decode_in_fresh_process(codec_config: dict[str, Any], stream: bytes, device: str = "cpu") -> np.ndarray:
+def decode_stored_in_fresh_process(codec_config: dict[str, Any], stream_path: Path, sha256: str,
+                                   max_pixels: int = DEFAULT_MAX_PIXELS, device: str = "cpu") -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="rdpbench-isolated-") as tmp:
-        cfg_path, stream_path, out_path = Path(tmp, "codec.json"), Path(tmp, "stream.bin"), Path(tmp, "out.npy")
+        cfg_path, out_path = Path(tmp, "codec.json"), Path(tmp, "out.npy")
         cfg_path.write_text(json.dumps(codec_config))
-        stream_path.write_bytes(stream)
         proc = subprocess.run([sys.executable, "-m", "rdpbench.runners.isolated", str(cfg_path), str(stream_path),
-                               str(out_path), device], capture_output=True, text=True, timeout=TIMEOUT_S)
+                               sha256, str(max_pixels), str(out_path), device], capture_output=True, text=True,
+                              timeout=TIMEOUT_S)
         if proc.returncode != 0:
             raise CodecError(f"isolated decode failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
         return np.load(out_path)
 
 
+def decode_in_fresh_process(codec_config: dict[str, Any], stream: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                            device: str = "cpu") -> np.ndarray:
+    with tempfile.TemporaryDirectory(prefix="rdpbench-isolated-") as tmp:
+        path = Path(tmp, "stream.bin")
+        path.write_bytes(stream)
+        return decode_stored_in_fresh_process(codec_config, path, sha256_hex(stream), max_pixels, device)
+
+
 def main(argv: list[str]) -> None:
-    cfg_path, stream_path, out_path, device = argv
+    cfg_path, stream_path, sha256, max_pixels, out_path, device = argv
     DevicePolicy.resolve(device).activate()
-    codec = build_codec(json.loads(Path(cfg_path).read_text()))
-    np.save(out_path, codec.decode(Path(stream_path).read_bytes()))
+    codec = build_codec(json.loads(Path(cfg_path).read_text()), int(max_pixels))
+    np.save(out_path, codec.decode(read_checked(Path(stream_path), sha256, f"stream {stream_path}")))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from typing import Any, Iterator
 
 import pandas as pd
 from hydra.utils import instantiate
-from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
@@ -25,6 +24,7 @@ from rdpbench.results.store import ResultStore, load_rows, summarize
 from rdpbench.runners.dataset_metrics import compute_dataset_metrics
 from rdpbench.runners.evaluate import evaluate_image, metric_or_reason
 from rdpbench.runners.tasks import CodecSpec, Completion, ImageTask, RunSettings, TaskOutcome
+from rdpbench.runners.workers import run_supervised
 
 log = logging.getLogger("rdpbench")
 
@@ -103,10 +103,23 @@ def target_rates(value: Any) -> tuple[float, ...] | None:
     return targets
 
 
-def _execute(tasks: list[ImageTask], settings: RunSettings, workers: int) -> Iterator[TaskOutcome]:
-    if workers <= 1:
+def _execute(tasks: list[ImageTask], settings: RunSettings, workers: int,
+             timeout: float | None) -> Iterator[TaskOutcome]:
+    """workers >= 1: supervised worker processes (a crashed or OOM-killed worker fails only its image);
+    workers=0: in this process (for debugging: a crash in native code ends the run)."""
+    if workers == 0:
         return (evaluate_image(t, settings) for t in tasks)
-    return Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(evaluate_image)(t, settings) for t in tasks)
+    return run_supervised(evaluate_image, tasks, lambda t: (t, settings), workers,
+                          lambda t, reason: record_lost_task(t, settings, reason), timeout)
+
+
+def record_lost_task(task: ImageTask, settings: RunSettings, reason: str) -> TaskOutcome:
+    """A task whose worker died or timed out: its failure is stored like any other, and the run goes on."""
+    hint = ("a crash in native code, or the OOM killer (see the system log)" if reason.startswith("worker")
+            else "raise task_timeout, or null for no limit")
+    message = f"{task.image.path} with codec {task.codec.label!r}: {reason} while evaluating it ({hint})"
+    ResultStore(settings.results_dir).write_failure(settings.dataset, task.codec.key, task.image.name, message)
+    return TaskOutcome(task, False, message)
 
 
 def device_policy(cfg: DictConfig) -> DevicePolicy:
@@ -152,7 +165,10 @@ def _run(cfg: DictConfig, codec_label: str, dataset_id: str, policy: DevicePolic
         dataset_size=len(all_images), data_root=str(cfg.data_root), metrics=per_image,
         metric_options=OmegaConf.to_container(cfg.metrics.options, resolve=True) if "options" in cfg.metrics else {},
         target_bpp=target_bpp, verify=str(cfg.verify), save_reconstructions=None if save == "all" else int(save),
-        seed=int(cfg.seed), versions=package_versions(), git_commit=git_commit(), device=policy, device_slots=slots)
+        seed=int(cfg.seed), versions=package_versions(), git_commit=git_commit(), max_pixels=int(cfg.max_pixels),
+        device=policy, device_slots=slots)
+    if int(cfg.workers) < 0:
+        raise ConfigError(f"workers={cfg.workers}: choose 0 (in this process) or a number of worker processes")
     store = ResultStore(settings.results_dir)
     for name in metric_names:
         store.write_metric_info(metric_info(name))
@@ -161,7 +177,8 @@ def _run(cfg: DictConfig, codec_label: str, dataset_id: str, policy: DevicePolic
     log.info("%d image tasks to run (%d completed from stored streams), %d already in %s", len(tasks),
              sum(t.complete is not None for t in tasks), report.skipped, settings.results_dir)
     with tqdm(total=len(tasks), unit="img", dynamic_ncols=True) as bar:
-        for outcome in _execute(tasks, settings, int(cfg.workers)):
+        timeout = float(cfg.task_timeout) if cfg.task_timeout else None
+        for outcome in _execute(tasks, settings, int(cfg.workers), timeout):
             bar.set_postfix_str(f"{outcome.task.codec.label} {outcome.task.image.name}")
             bar.update()
             if not outcome.ok:

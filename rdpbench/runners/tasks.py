@@ -12,6 +12,7 @@ from typing import Any
 
 from hydra.utils import instantiate
 
+from rdpbench.bitstream import DEFAULT_MAX_PIXELS
 from rdpbench.codecs.base import Codec
 from rdpbench.data.datasets import ImageRef
 from rdpbench.device import DevicePolicy
@@ -19,9 +20,15 @@ from rdpbench.results.provenance import config_hash
 from rdpbench.results.store import ResultStore
 
 
-def build_codec(config: dict[str, Any]) -> Codec:
-    """Instantiate an adapter from its config; plain Python containers (not OmegaConf) reach it."""
-    return instantiate(config, _convert_="all")
+def build_codec(config: dict[str, Any], max_pixels: int | None = None) -> Codec:
+    """Instantiate an adapter from its config; plain Python containers (not OmegaConf) reach it.
+
+    `max_pixels` (the run's `max_pixels`) replaces the codec's default ceiling on decoded image sizes.
+    """
+    codec = instantiate(config, _convert_="all")
+    if max_pixels is not None:
+        codec.max_pixels = int(max_pixels)
+    return codec
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class RunSettings:
     seed: int
     versions: dict[str, str] = field(default_factory=dict)
     git_commit: str = "unknown"
+    max_pixels: int = DEFAULT_MAX_PIXELS
     device: DevicePolicy = DevicePolicy()
     device_slots: str | None = None  # directory where workers claim their GPU slot (round robin); None: slot 0
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from rdpbench.bitstream import check_value
 from rdpbench.codecs.compressai_zoo import Bmshj2018Hyperprior, Mbt2018, Mbt2018Mean
 from rdpbench.codecs.learned import CompressAIModelCodec, HyperLatents
 from rdpbench.codecs.trained import UltraLow
@@ -100,13 +101,19 @@ def test_autoregressive_streams_carry_their_device_class_and_refuse_another(cach
     sections = codec.sections(stream)
     assert sections["device"] == 1 and sum(sections.values()) == len(stream)
     assert codec.decode(stream).shape == small_image.shape
-    header = sections["header"]
+    header, check = sections["header"], sections["check"]
     assert stream[header] == 0  # made on the CPU
-    as_if_cuda = stream[:header] + bytes([1]) + stream[header + 1:]
+
+    def made_on(code: int) -> bytes:  # the stream with another device byte and its CRC redone
+        covered = stream[:header] + bytes([code]) + stream[header + 1:len(stream) - check]
+        return covered + check_value(covered, check)
+
     with pytest.raises(BitstreamError, match="encoded on cuda.*device=cuda"):
-        codec.decode(as_if_cuda)
-    with pytest.raises(BitstreamError, match="device"):
-        codec.decode(stream[:header] + bytes([9]) + stream[header + 1:])
+        codec.decode(made_on(1))
+    with pytest.raises(BitstreamError, match="section 'device'"):
+        codec.decode(made_on(9))
+    with pytest.raises(BitstreamError, match="checksum"):  # the byte is covered by the stream's CRC
+        codec.decode(stream[:header] + bytes([1]) + stream[header + 1:])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: the CPU test above stands in for it")

@@ -17,7 +17,9 @@ streams are its own (`torch-cpu` / `torch-cuda`, a code in the stream, see backe
   alone (rdpbench.rcc.philox_kernels). Scores are held for <= SCORE_ELEMENTS candidates at a time.
 
 Same seed, device class and dtype give the same indices run to run; the encoder's sample is the
-decoder's regeneration, so both trajectories agree bit for bit on one device class.
+decoder's regeneration, so both trajectories agree bit for bit on one device class. (torch's CPU
+normal kernel is vectorised per CPU capability, so a CPU of another instruction set may regenerate
+a candidate differing in its last bits: the decoded image then drifts by rounding, it is not refused.)
 """
 
 from __future__ import annotations

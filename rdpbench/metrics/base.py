@@ -9,11 +9,14 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
 from rdpbench.errors import ConfigError
+
+Scorer = Callable[[np.ndarray], float]  # scores reconstructions against one bound reference
 
 
 class _MetricInfo(ABC):
@@ -34,6 +37,14 @@ class Metric(_MetricInfo):
     @abstractmethod
     def __call__(self, reference: np.ndarray, reconstruction: np.ndarray) -> float:
         ...
+
+    def bind(self, reference: np.ndarray) -> Scorer:
+        """A scorer of reconstructions against `reference`.
+
+        The runner scores every operating point of an image against the same reference, so
+        metrics with reference-only work (MS-SSIM's reference statistics) override this to
+        do it once per image; it may raise what __call__ raises for a bad reference."""
+        return partial(self.__call__, reference)
 
 
 class DatasetMetric(_MetricInfo):

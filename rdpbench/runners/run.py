@@ -22,7 +22,7 @@ from rdpbench.metrics.base import is_dataset_metric, metric_info
 from rdpbench.results.provenance import git_commit, package_versions
 from rdpbench.results.store import ResultStore, load_rows, summarize
 from rdpbench.runners.dataset_metrics import compute_dataset_metrics
-from rdpbench.runners.evaluate import evaluate_image, metric_or_reason
+from rdpbench.runners.evaluate import evaluate_image, metric_or_reason, release_original
 from rdpbench.runners.tasks import CodecSpec, Completion, ImageTask, RunSettings, TaskOutcome
 from rdpbench.runners.workers import run_supervised
 
@@ -188,6 +188,7 @@ def _run(cfg: DictConfig, codec_label: str, dataset_id: str, policy: DevicePolic
                 report.completed += 1
             else:
                 report.done += 1
+    release_original()
     dataset_metric_names = [n for n in metric_names if is_dataset_metric(n)]
     rows = load_rows(settings.results_dir)  # read once: dataset metrics and the summaries share it
     if dataset_metric_names:
@@ -213,8 +214,8 @@ def plan(store: ResultStore, specs: list[CodecSpec], images: list[ImageRef], set
         else:
             implementations[name] = metric.implementation
     tasks = []
-    for spec in specs:
-        for index, image in enumerate(images):
+    for index, image in enumerate(images):  # image by image: a worker's codecs share one decoded original
+        for spec in specs:
             rows = store.read_rows(settings.dataset, spec.key, image.name)
             completion = Completion.of(rows, implementations, settings.verify) if rows else None
             if rows and not completion:

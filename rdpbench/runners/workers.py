@@ -6,15 +6,24 @@ or overruns its timeout and reports it for that one task (ProcessExpired, Timeou
 so the task is recorded as failed and the others go on; a joblib/loky or concurrent.futures
 pool is broken for every pending task by one dead worker.
 
-Workers are spawned (fresh interpreters: no state forked from a parent that may hold torch
-threads) and reused for many tasks; on Linux each dies with the process that started it, so
-a killed run leaves no orphans.
+Start: while torch is not loaded (every classical run), workers are forked from the
+already-imported runner, so one starts in milliseconds (spawned ones spent 2-4 s each
+importing rdpbench on 2 cores, every run). Once torch is loaded (the runner built a
+learned codec or metric) forking is unsafe (GNU OpenMP does not survive fork), so workers
+come from a forkserver that preloads the evaluator (then, as with any spawn-like start, a
+script calling run() keeps its entry under `if __name__ == "__main__":`; run.py does).
+Workers only run `evaluate_image`, whose results do not depend on how they started.
+Each limits BLAS/OpenMP (threadpoolctl) and torch to cpu_count // workers threads, as loky
+does, so N workers never oversubscribe the cores. They are reused for many tasks; on Linux
+each dies with the process that started it, so a killed run leaves no orphans, and the
+pool is stopped and joined before run_supervised returns.
 """
 
 from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
 import signal
 import sys
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -34,10 +43,27 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _start_worker(initializer: Callable[..., Any] | None, *initargs: Any) -> None:
+def _start_worker(threads: int, initializer: Callable[..., Any] | None, *initargs: Any) -> None:
+    from threadpoolctl import threadpool_limits
+
     die_with_parent()
+    threadpool_limits(limits=threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
     if initializer is not None:
         initializer(*initargs)
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """fork while torch is not loaded, else a forkserver preloading the evaluator (spawn off POSIX)."""
+    methods = multiprocessing.get_all_start_methods()
+    if "torch" not in sys.modules and "fork" in methods:
+        return multiprocessing.get_context("fork")
+    if "forkserver" not in methods:
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["rdpbench.runners.evaluate"])
+    return context
 
 
 def exit_reason(exitcode: int | None) -> str:
@@ -59,8 +85,10 @@ def run_supervised(function: Callable[..., R], items: Iterable[T], args: Callabl
     (reason: "worker process killed by SIGSEGV", "timed out after 30 s"); the pool starts a new
     worker and goes on.
     """
-    pool = ProcessPool(max_workers=max(1, workers), initializer=_start_worker, initargs=(initializer, *initargs),
-                       context=multiprocessing.get_context("spawn"))
+    workers = max(1, workers)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPool(max_workers=workers, initializer=_start_worker, initargs=(threads, initializer, *initargs),
+                       context=worker_context())
     try:
         futures = {pool.schedule(function, args=args(item), timeout=timeout): item for item in items}
         for future in as_completed(futures):

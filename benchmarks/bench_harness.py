@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 
 import rdpbench.codecs  # noqa: F401
 from rdpbench.data.images import load_image
-from rdpbench.metrics.pixel import ms_ssim, psnr
+from rdpbench.metrics import create_metric
 from rdpbench.paths import datasets_dir
 from rdpbench.runners.run import run
 from rdpbench.runners.tasks import build_codec
@@ -38,17 +38,22 @@ def compose_cfg(results_dir: str, workers: int, images: int):
 
 
 def direct_loop(cfg, images) -> float:
-    """The same work with no harness: load, encode, decode, score."""
+    """The same work with no harness: load, encode, decode, score with the configured metrics
+    (each bound to the image once, as the harness does)."""
     from omegaconf import OmegaConf
 
     codecs = {label: build_codec(c) for label, c in OmegaConf.to_container(cfg.codec, resolve=True).items()}
+    options = OmegaConf.to_container(cfg.metrics.options, resolve=True)
+    metrics = [create_metric(name, **options.get(name, {})) for name in cfg.metrics.names]
     start = time.perf_counter()
     for ref in images:
         image, _ = load_image(ref.path)
+        scorers = [metric.bind(image) for metric in metrics]
         for codec in codecs.values():
             for op in codec.operating_points():
                 decoded = codec.decode(codec.encode(image, op))
-                psnr(image, decoded), ms_ssim(image, decoded)
+                for score in scorers:
+                    score(decoded)
     return time.perf_counter() - start
 
 

@@ -54,8 +54,8 @@ def test_the_two_implementations_agree_within_1e5(kodak_root):
         exact = library(reference, reconstruction)
         assert bound(reconstruction) == pytest.approx(exact, abs=1e-5)
         if quality == 5:
-            as_float32 = [torch.from_numpy(a.transpose(2, 0, 1).copy())[None].float() for a in (reference, reconstruction)]
-            assert abs(library_ms_ssim(*as_float32, data_range=255).item() - exact) > 1e-5, "why float64 is used"
+            x, y = (torch.from_numpy(a.transpose(2, 0, 1).copy())[None].float() for a in (reference, reconstruction))
+            assert abs(library_ms_ssim(x, y, data_range=255).item() - exact) > 1e-5, "why float64 is used"
 
 
 def test_pinned_window_is_pytorch_msssims():

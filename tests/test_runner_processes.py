@@ -1,4 +1,5 @@
-"""Worker processes: none outlives a run, finished or killed, and a killed run loses nothing finished."""
+"""Worker processes and durability: no process outlives a run, finished or killed; a killed run
+loses nothing finished; an image's rows are committed only after all its artifacts are on disk."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 
-from rdpbench.results.store import load_rows
+import rdpbench.results.store as store_module
+from rdpbench.results.store import ResultStore, load_failures, load_rows
+from rdpbench.runners.run import run
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads sessions from /proc (Linux)")
@@ -78,3 +83,42 @@ def test_a_killed_run_loses_nothing_finished_leaves_no_worker_and_resumes(tmp_pa
     assert f"{4 - len(finished)} image tasks done, {len(finished)} already in the store" in output
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in finished.items()), "finished images were redone"
     assert len(load_rows(tmp_path)) == 4 * 50
+
+
+def test_background_artifacts_are_on_disk_when_the_block_ends_and_errors_surface(tmp_path):
+    store, gate = ResultStore(tmp_path), threading.Event()
+
+    def slow() -> bytes:
+        gate.wait(10)
+        return b"stream"
+
+    with store.background_artifacts() as write:
+        write(Path("streams/a.bin"), slow)
+        assert not (tmp_path / "streams" / "a.bin").exists(), "written in the background"
+        gate.set()
+    assert (tmp_path / "streams" / "a.bin").read_bytes() == b"stream"
+
+    def broken() -> bytes:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        with store.background_artifacts() as write:
+            write(Path("streams/b.bin"), broken)
+
+
+def test_an_image_whose_stream_cannot_be_written_gets_no_rows(tmp_path, monkeypatch):
+    real = store_module.write_atomic
+
+    def failing(path: Path, data: bytes) -> None:
+        if "kodim13" in str(path) and path.suffix == ".bin":
+            raise OSError("disk full")
+        real(path, data)
+
+    monkeypatch.setattr(store_module, "write_atomic", failing)
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["codec=jpeg", "codec.ops.quality=[10,50]",
+                                                         f"results_dir={tmp_path}"])
+    report = run(cfg, "jpeg")
+    assert report.done == 3 and len(report.failures) == 1 and "disk full" in report.failures[0]
+    assert "kodim13_half" not in set(load_rows(tmp_path)["image"])
+    assert "disk full" in load_failures(tmp_path)["error"].iloc[0]

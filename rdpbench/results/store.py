@@ -10,8 +10,10 @@ Layout under a results directory R:
   metrics/<metric>.json                              what reports need about a metric column: label,
                                                      unit, direction (implementations are in the rows)
   summary.csv                                        per dataset x codec x op means
-Every file is written to a temporary name and renamed, so a killed run leaves only
-whole files, and processes sharing one store (array jobs) never see half a file.
+Every file is written to a temporary name, fsynced and renamed, so a killed run leaves
+only whole files, and processes sharing one store (array jobs) never see half a file; an
+image's row file is written only once all its artifacts are on disk, so a rerun skips
+every image whose row file exists and loses nothing it measured.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import hashlib
 import json
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 import pandas as pd
@@ -152,6 +155,21 @@ class ResultStore:
 
     def write_metric_info(self, info: MetricInfo) -> None:
         write_atomic(self.root / "metrics" / f"{safe_name(info.name)}.json", json.dumps(asdict(info)).encode())
+
+    @contextmanager
+    def background_artifacts(self) -> Iterator[Callable[[Path, Callable[[], bytes]], None]]:
+        """write(relative_path, make_bytes): the file is made and written (fsync included) on a
+        thread while the caller goes on with the next operating point; leaving the block waits
+        for every file and re-raises the first write error, so rows written after it only ever
+        point at artifacts already on disk."""
+        pending: list[Future] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rdpbench-artifacts") as writer:
+            def write(relative: Path, make: Callable[[], bytes]) -> None:
+                pending.append(writer.submit(lambda: self.write_artifact(relative, make())))
+
+            yield write
+        for future in pending:
+            future.result()
 
     def write_dataset_metrics(self, dataset: str, codec_key: str, rows: list[dict[str, Any]]) -> None:
         path = self.root / "dataset_metrics" / safe_name(dataset) / f"{codec_key}.json"

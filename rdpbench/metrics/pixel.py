@@ -92,15 +92,18 @@ def _filter_valid(maps: np.ndarray, across: np.ndarray | None = None, out: np.nd
     return out
 
 
-def _avg_pool2(x: np.ndarray) -> np.ndarray:
+def _avg_pool2(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """torch avg_pool2d(kernel 2, padding = size % 2, count_include_pad=True) on CxHxW maps."""
     ph, pw = x.shape[1] % 2, x.shape[2] % 2
     if ph or pw:
         x = np.pad(x, ((0, 0), (ph, ph), (pw, pw)))
     h, w = x.shape[1] // 2 * 2, x.shape[2] // 2 * 2
     x = x[:, :h, :w]
-    quarter = x.dtype.type(0.25)
-    return quarter * (x[:, 0::2, 0::2] + x[:, 1::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 1::2])
+    out = np.add(x[:, 0::2, 0::2], x[:, 1::2, 0::2], out=out)
+    out += x[:, 0::2, 1::2]
+    out += x[:, 1::2, 1::2]
+    out *= x.dtype.type(0.25)
+    return out
 
 
 class _Level:
@@ -125,14 +128,14 @@ class _Level:
         self.mu = mu.astype(np.float32)
         # buffers reused by every reconstruction: d, d^2, (x-128) d and their filtered maps
         self.maps = np.empty((3, channels, height, width), np.float32)
+        self.d = self.maps[0]  # the caller puts this scale's d here
         self.across = np.empty((3 * channels, height, width - WIN_SIZE + 1), np.float32)
         self.filtered = np.empty((3, *self.mu.shape), np.float32)
         self.temp = np.empty_like(self.mu)
 
-    def cs_and_ssim(self, d: np.ndarray, with_ssim: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per-channel means of the contrast-structure map and (last scale only) of the SSIM map."""
+    def cs_and_ssim(self, with_ssim: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-channel means of the contrast-structure map and (last scale only) of the SSIM map, for self.d."""
         maps, temp = self.maps, self.temp
-        maps[0] = d
         np.multiply(maps[0], maps[0], out=maps[1])
         np.multiply(self.x_offset, maps[0], out=maps[2])
         flat = maps.reshape(-1, *maps.shape[2:])
@@ -172,14 +175,15 @@ class _NumpyReference:
 
     def __call__(self, reconstruction: np.ndarray) -> float:
         _check_pair(self.reference, reconstruction)
-        d = np.subtract(reconstruction, self.reference, dtype=np.float32).transpose(2, 0, 1)
+        np.subtract(reconstruction.transpose(2, 0, 1), self.reference.transpose(2, 0, 1), out=self.levels[0].d,
+                    dtype=np.float32)
         factors = []
         for index, level in enumerate(self.levels):
             last = index == len(self.levels) - 1
-            cs, ssim = level.cs_and_ssim(d, with_ssim=last)
+            cs, ssim = level.cs_and_ssim(with_ssim=last)
             factors.append(np.maximum(ssim if last else cs, 0))
             if not last:
-                d = _avg_pool2(d)
+                _avg_pool2(level.d, out=self.levels[index + 1].d)
         per_channel = np.prod(np.stack(factors) ** MS_SSIM_WEIGHTS[:, None], axis=0)
         return float(per_channel.mean())
 

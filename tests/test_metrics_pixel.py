@@ -1,16 +1,21 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from rdpbench.errors import ConfigError, MetricUnavailable
 from rdpbench.metrics import available_metrics, create_metric, metric_direction
 from rdpbench.metrics.pixel import MSSSIM, WINDOW, ms_ssim, psnr
+from rdpbench.results.store import load_rows
+from rdpbench.runners.run import run
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -114,3 +119,25 @@ def test_registry():
     assert metric_direction("psnr") is True and metric_direction("ms_ssim") is True
     with pytest.raises(ConfigError, match="available"):
         create_metric("psnr-hvs-m")
+
+
+def test_the_chosen_implementation_decides_whether_rows_are_reused(tmp_path):
+    """Rows measured with the port are recomputed (from the stored streams) for the library, and back."""
+    pytest.importorskip("pytorch_msssim")
+
+    def sweep(implementation: str):
+        with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=[
+                "codec=jpeg", "codec.ops.quality=[10]", "max_images=1", f"results_dir={tmp_path}",
+                f"metrics.options.ms_ssim.implementation={implementation}"])
+        report = run(cfg, "jpeg")
+        row = load_rows(tmp_path).iloc[0]
+        return (report.done, report.completed, report.skipped), json.loads(row["metric_impl"])["ms_ssim"], row
+
+    counts, port_impl, port_row = sweep("numpy")
+    assert counts == (1, 0, 0) and "NumPy port" in port_impl
+    assert sweep("numpy")[0] == (0, 0, 1)
+    counts, library_impl, library_row = sweep("pytorch_msssim")
+    assert counts == (0, 1, 0) and library_impl.startswith("MS-SSIM RGB linear, pytorch_msssim 1.0.0")
+    assert library_row["ms_ssim"] == pytest.approx(port_row["ms_ssim"], abs=1e-5)
+    assert library_row["psnr"] == port_row["psnr"]

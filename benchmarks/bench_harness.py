@@ -2,7 +2,9 @@
 
 Overhead: the harness (run() with workers=1: stream/row files, provenance, sections)
 versus a bare loop that loads each image and calls the same encode, decode and metric
-functions. Speedup: workers=2 versus workers=1 over the same tasks.
+functions. Speedup: workers=2 versus workers=1 over the same tasks. Wall seconds, plus the
+CPU seconds (user + sys, worker processes included) and the load average around each
+part: on a shared machine the wall figures only mean something when the load is < 1 per core.
 Writes benchmarks/results/harness.json. Needs the Kodak cache (RDPBENCH_DATA_ROOT).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -64,6 +67,18 @@ def timed_run(cfg) -> float:
     return time.perf_counter() - start
 
 
+def cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measured(part, *args) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    load, cpu = os.getloadavg()[0], cpu_seconds()
+    wall = part(*args)
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu_seconds() - cpu, 2), "load_before": round(load, 2),
+            "load_after": round(os.getloadavg()[0], 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=24)
@@ -73,14 +88,17 @@ def main() -> None:
         from hydra.utils import instantiate
 
         images = instantiate(cfg1.dataset).images()[: args.images]
-        direct = direct_loop(cfg1, images)
-        harness = timed_run(cfg1)
-        parallel = timed_run(compose_cfg(f"{tmp}/w2", 2, args.images))
+        direct = measured(direct_loop, cfg1, images)
+        harness = measured(timed_run, cfg1)
+        parallel = measured(timed_run, compose_cfg(f"{tmp}/w2", 2, args.images))
     result = {"images": args.images, "codecs": "regress suite (jpeg, webp, avif, jpeg2000 x2 ops, resample_jpeg x1)",
-              "direct_loop_s": round(direct, 2), "harness_workers1_s": round(harness, 2),
-              "harness_overhead_pct": round(100 * (harness / direct - 1), 2),
-              "harness_workers2_s": round(parallel, 2), "parallel_speedup": round(harness / parallel, 3),
-              "cpu_count": os.cpu_count()}
+              "direct_loop_s": direct["wall_s"], "harness_workers1_s": harness["wall_s"],
+              "harness_overhead_pct": round(100 * (harness["wall_s"] / direct["wall_s"] - 1), 2),
+              "harness_overhead_cpu_pct": round(100 * (harness["cpu_s"] / direct["cpu_s"] - 1), 2),
+              "harness_workers2_s": parallel["wall_s"],
+              "parallel_speedup": round(harness["wall_s"] / parallel["wall_s"], 3),
+              "cpu_count": os.cpu_count(), "parts": {"direct": direct, "harness_workers1": harness,
+                                                     "harness_workers2": parallel}}
     print(json.dumps(result, indent=1))
     out = REPO / "benchmarks" / "results" / "harness.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ def compose_cfg(results_dir: str, workers: int, images: int):
         return compose(config_name="config", overrides=[
             "codec=regress", "dataset=kodak", f"data_root={datasets_dir()}",
             f"results_dir={results_dir}", f"workers={workers}", f"max_images={images}", "save_reconstructions=0",
+            "device=cpu",
             *CODEC_OVERRIDES])
 
 

@@ -3,7 +3,8 @@
 Job: JPEG at quality 5, 10, ..., 95 on the 24 Kodak images, PSNR and MS-SSIM.
 - rdpbench: `python run.py codec=jpeg dataset=kodak ...` into a fresh results directory
   (bitstreams, rows and summary stored; no reconstruction PNGs, which CompressAI does not
-  write either), for each `--workers` count. rdpbench's JPEG adds a header and optimises
+  write either), for each `--workers` count, with device=cpu (CompressAI's bench runs on
+  the CPU; it also keeps torch out of the runner, so its workers are forked). rdpbench's JPEG adds a header and optimises
   Huffman tables (a little more encode work than CompressAI's plain Pillow save).
 - CompressAI: `python -m compressai.utils.bench jpeg <kodak folder> -q 5,...,95 -j N`,
   for each `--jobs` count (it prints the means and stores nothing), with torch's default
@@ -56,7 +57,7 @@ def commands(tmp: Path, images: int, workers: list[int], jobs: list[int],
         out[f"rdpbench workers={n}"] = ([
             sys.executable, str(REPO / "run.py"), "codec=jpeg", f"codec.ops.quality=[{qualities}]", "dataset=kodak",
             f"data_root={source.parent}", f"max_images={images}", "metrics=pixel", "save_reconstructions=0",
-            f"workers={n}", "results_dir={results}"], {})
+            f"workers={n}", "device=cpu", "results_dir={results}"], {})
     bench = [sys.executable, "-m", "compressai.utils.bench", "jpeg", str(folder), "-q", qualities, "-j"]
     for n in jobs:
         out[f"compressai -j {n}"] = ([*bench, str(n)], {})

@@ -60,7 +60,7 @@ def test_no_process_of_the_run_is_alive_after_it_exits(tmp_path):
 
 
 def test_a_killed_run_loses_nothing_finished_leaves_no_worker_and_resumes(tmp_path):
-    overrides = ("codec.ops.quality=[" + ",".join(map(str, range(1, 101, 2))) + "]",)  # ~1 s per image
+    overrides = ("codec.ops.quality=[" + ",".join(map(str, range(1, 101))) + "]",)  # seconds per image
     proc = start_run(tmp_path, *overrides)
     rows_dir = tmp_path / "rows"
     deadline = time.monotonic() + 300
@@ -83,7 +83,7 @@ def test_a_killed_run_loses_nothing_finished_leaves_no_worker_and_resumes(tmp_pa
     assert f"{4 - len(finished)} image tasks done, 0 completed" in output
     assert f"{len(finished)} already in the store" in output
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in finished.items()), "finished images were redone"
-    assert len(load_rows(tmp_path)) == 4 * 50
+    assert len(load_rows(tmp_path)) == 4 * 100
 
 
 def test_background_artifacts_are_on_disk_when_the_block_ends_and_errors_surface(tmp_path):
@@ -117,7 +117,7 @@ def test_an_image_whose_stream_cannot_be_written_gets_no_rows(tmp_path, monkeypa
 
     monkeypatch.setattr(store_module, "write_atomic", failing)
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["codec=jpeg", "codec.ops.quality=[10,50]",
+        cfg = compose(config_name="config", overrides=["codec=jpeg", "codec.ops.quality=[10,50]", "workers=0",
                                                          f"results_dir={tmp_path}"])
     report = run(cfg, "jpeg")
     assert report.done == 3 and len(report.failures) == 1 and "disk full" in report.failures[0]

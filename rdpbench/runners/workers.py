@@ -9,14 +9,14 @@ pool is broken for every pending task by one dead worker.
 Start: while torch is not loaded (every classical run), workers are forked from the
 already-imported runner, so one starts in milliseconds (spawned ones spent 2-4 s each
 importing rdpbench on 2 cores, every run). Once torch is loaded (the runner built a
-learned codec or metric) forking is unsafe (GNU OpenMP does not survive fork), so workers
+learned codec or metric, or device=auto looked for a GPU: device=cpu does not) forking is unsafe (GNU OpenMP does not survive fork), so workers
 come from a forkserver that preloads the evaluator (then, as with any spawn-like start, a
 script calling run() keeps its entry under `if __name__ == "__main__":`; run.py does).
 Workers only run `evaluate_image`, whose results do not depend on how they started.
 Each limits BLAS/OpenMP (threadpoolctl) and torch to cpu_count // workers threads, as loky
 does, so N workers never oversubscribe the cores. They are reused for many tasks; on Linux
-each dies with the process that started it, so a killed run leaves no orphans, and the
-pool is stopped and joined before run_supervised returns.
+each dies with the process that started it (a forkserver's also watch the runner), so a
+killed run leaves no orphans, and the pool is stopped and joined before run_supervised returns.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import as_completed
 from typing import Any, Callable, Iterable, Iterator, TypeVar
@@ -35,6 +37,7 @@ from pebble import ProcessExpired, ProcessPool
 T = TypeVar("T")
 R = TypeVar("R")
 PR_SET_PDEATHSIG = 1
+RUNNER_POLL_S = 0.5
 
 
 def die_with_parent() -> None:
@@ -43,10 +46,23 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _start_worker(threads: int, initializer: Callable[..., Any] | None, *initargs: Any) -> None:
+def _exit_without(runner: int) -> None:
+    while True:
+        time.sleep(RUNNER_POLL_S)
+        try:
+            os.kill(runner, 0)
+        except ProcessLookupError:
+            os._exit(1)  # the run is gone: nothing will read this worker's results
+        except PermissionError:
+            continue
+
+
+def _start_worker(threads: int, runner: int, initializer: Callable[..., Any] | None, *initargs: Any) -> None:
     from threadpoolctl import threadpool_limits
 
     die_with_parent()
+    if os.getppid() != runner:  # forkserver child: its parent outlives a killed run while workers hold its pipe
+        threading.Thread(target=_exit_without, args=(runner,), daemon=True, name="rdpbench-runner-watch").start()
     threadpool_limits(limits=threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
@@ -87,8 +103,8 @@ def run_supervised(function: Callable[..., R], items: Iterable[T], args: Callabl
     """
     workers = max(1, workers)
     threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPool(max_workers=workers, initializer=_start_worker, initargs=(threads, initializer, *initargs),
-                       context=worker_context())
+    pool = ProcessPool(max_workers=workers, initializer=_start_worker,
+                       initargs=(threads, os.getpid(), initializer, *initargs), context=worker_context())
     try:
         futures = {pool.schedule(function, args=args(item), timeout=timeout): item for item in items}
         for future in as_completed(futures):

@@ -4,8 +4,9 @@ Job: JPEG at quality 5, 10, ..., 95 on the 24 Kodak images, PSNR and MS-SSIM.
 - rdpbench: `python run.py codec=jpeg dataset=kodak ...` into a fresh results directory
   (bitstreams, rows and summary stored; no reconstruction PNGs, which CompressAI does not
   write either), for each `--workers` count, with device=cpu (CompressAI's bench runs on
-  the CPU; it also keeps torch out of the runner, so its workers are forked). rdpbench's JPEG adds a header and optimises
-  Huffman tables (a little more encode work than CompressAI's plain Pillow save).
+  the CPU; it also keeps torch out of the runner, so its workers are forked). rdpbench's
+  JPEG adds a header and optimises Huffman tables (a little more encode work than
+  CompressAI's plain Pillow save).
 - CompressAI: `python -m compressai.utils.bench jpeg <kodak folder> -q 5,...,95 -j N`,
   for each `--jobs` count (it prints the means and stores nothing), with torch's default
   threads, and with OMP_NUM_THREADS=1 for each `--single-thread-jobs` count: by default

@@ -9,14 +9,16 @@ pool is broken for every pending task by one dead worker.
 Start: while torch is not loaded (every classical run), workers are forked from the
 already-imported runner, so one starts in milliseconds (spawned ones spent 2-4 s each
 importing rdpbench on 2 cores, every run). Once torch is loaded (the runner built a
-learned codec or metric, or device=auto looked for a GPU: device=cpu does not) forking is unsafe (GNU OpenMP does not survive fork), so workers
-come from a forkserver that preloads the evaluator (then, as with any spawn-like start, a
-script calling run() keeps its entry under `if __name__ == "__main__":`; run.py does).
+learned codec or metric, or device=auto looked for a GPU: device=cpu does not), forking
+is unsafe (GNU OpenMP does not survive fork), so workers come from a forkserver that
+preloads the evaluator (then, as with any spawn-like start, a script calling run() keeps
+its entry under `if __name__ == "__main__":`; run.py does).
 Workers only run `evaluate_image`, whose results do not depend on how they started.
 Each limits BLAS/OpenMP (threadpoolctl) and torch to cpu_count // workers threads, as loky
 does, so N workers never oversubscribe the cores. They are reused for many tasks; on Linux
 each dies with the process that started it (a forkserver's also watch the runner), so a
-killed run leaves no orphans, and the pool is stopped and joined before run_supervised returns.
+killed run leaves no orphans, and the pool is stopped and joined before run_supervised
+returns.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rdpbench.diffusion.diffusers_backend import DiffusionComponents, DiffusersDenoiser
 from rdpbench.errors import WeightsError
 
@@ -29,6 +31,13 @@ SHIPPED_SHA256 = {
 def snapshot_digest(files: dict[str, str]) -> str:
     """One SHA-256 over the per-file digests (sorted by name): the snapshot's identity in results."""
     return hashlib.sha256("".join(f"{k}={v}\n" for k, v in sorted(files.items())).encode()).hexdigest()
+
+
+def iid_gaussian_x0(x_t: np.ndarray, abar: float, mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """E[x0 | x_t] when x0 is iid Gaussian per channel (mean, variance of shape (C,)): the best a prior
+    without spatial structure can do, the yardstick a trained UNet must beat (tests, benchmark)."""
+    m, v = mean[:, None, None], variance[:, None, None]
+    return m + np.sqrt(abar) * v / (abar * v + 1.0 - abar) * (x_t - np.sqrt(abar) * m)
 
 
 class MiniLDMDenoiser(DiffusersDenoiser):

@@ -61,13 +61,7 @@ def write_snapshot(root, prediction_type: str) -> None:
     (root / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """2 shared cores: oversubscribed torch threads make these tiny models ~4x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=["epsilon", "v_prediction"])

@@ -19,12 +19,7 @@ from rdpbench.weights import sha256_of  # noqa: E402
 AUTOENCODER_PSNR_FLOOR = 20.0  # dB on a Kodak crop; the trained model is above, random weights far below
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

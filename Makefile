@@ -4,7 +4,7 @@ RESULTS ?= results
 ANCHOR ?= resample_jpeg
 SHARED ?= $(abspath ../shared/datasets)
 
-.PHONY: train-ultralow train-ultralow-gpu setup setup-system run test bench fuzz bd-rate plots report regress baselines published weights clean
+.PHONY: train-ultralow train-ultralow-gpu train-mini-ldm train-mini-ldm-gpu setup setup-system run test bench fuzz bd-rate plots report regress baselines published weights clean
 
 setup-system:  ## Debian packages for the command-line codecs and report rendering (needs root)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -56,6 +56,12 @@ train-ultralow:  ## Retrain the shipped ultra-low-rate model on CPU (~30-60 min 
 
 train-ultralow-gpu:  ## The full-size training recipe, on a GPU
 	$(PYTHON) train.py --config-name gpu_full
+
+train-mini-ldm:  ## Retrain the shipped mini-ldm (autoencoder + unconditional UNet) on CPU (< 90 min, resumable)
+	$(PYTHON) train_ldm.py
+
+train-mini-ldm-gpu:  ## The larger mini-ldm recipe (~10 min of one H100/H200)
+	$(PYTHON) train_ldm.py --config-name mini_ldm_gpu
 
 weights:  ## Fetch every model weight the configured metrics and codecs need (needs network)
 	$(PYTHON) -m rdpbench.weights_cli fetch

@@ -20,13 +20,7 @@ from rdpbench.diffusion.diffusers_backend import DiffusersDenoiser, load_compone
 from rdpbench.errors import ConfigError, WeightsError  # noqa: E402
 from tiny_snapshots import write_controlnet, write_snapshot, write_vae_and_scheduler  # noqa: E402
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """2 shared cores: oversubscribed torch threads make these tiny models ~4x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=["epsilon", "v_prediction"])

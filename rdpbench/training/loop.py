@@ -1,21 +1,25 @@
-"""The rate-distortion training loop (CompressAI's loss and optimiser split, a wall-time budget).
+"""Training loops: a generic budgeted, resumable step loop and the rate-distortion recipe on it.
 
-The loss is compressai.losses.RateDistortionLoss (lambda * 255^2 * MSE + bpp) and the
-optimisers come from compressai.optimizers.net_aux_optimizer, as in CompressAI's
-examples/train.py; what is ours is only the stopping rule (steps or minutes,
-whichever comes first, because shared CPUs make step times unpredictable) and the log.
+`run_steps` is the part every recipe shares (ultralow here, mini-ldm in rdpbench.training.ldm):
+the stopping rule (steps or minutes, whichever comes first, because shared CPUs make step times
+unpredictable), a tqdm progress bar, the averaged log and periodic atomic checkpoints to resume from.
+For ultralow the loss is compressai.losses.RateDistortionLoss (lambda * 255^2 * MSE + bpp) and the
+optimisers come from compressai.optimizers.net_aux_optimizer, as in CompressAI's examples/train.py.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from compressai.losses import RateDistortionLoss
 from compressai.optimizers import net_aux_optimizer
+from tqdm import tqdm
 
 from rdpbench.training.data import CropBank
 
@@ -28,6 +32,90 @@ class TrainResult:
     log: list[dict[str, float]] = field(default_factory=list)
 
 
+class Checkpoint:
+    """One resumable training stage in one file: the state_dicts of `parts` plus the loop's progress.
+
+    Saved atomically (temp file + os.replace) so a kill mid-save keeps the previous checkpoint;
+    `parts` are anything with state_dict/load_state_dict (modules, optimisers, EMA, GeneratorState).
+    """
+
+    def __init__(self, path: str | Path | None, every_minutes: float, parts: dict[str, Any]) -> None:
+        self.path = Path(path) if path else None
+        self.every_minutes = every_minutes
+        self.parts = parts
+
+    def load(self) -> dict[str, Any]:
+        """The saved progress ({} when there is none) after restoring every part in place."""
+        if self.path is None or not self.path.is_file():
+            return {}
+        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        for name, part in self.parts.items():
+            part.load_state_dict(state["parts"][name])
+        return state["progress"]
+
+    def save(self, progress: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        torch.save({"parts": {name: part.state_dict() for name, part in self.parts.items()},
+                    "progress": progress}, tmp)
+        os.replace(tmp, self.path)
+
+
+class GeneratorState:
+    """A torch.Generator seen as a checkpoint part, so a resumed run draws what it would have drawn."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["state"])
+
+
+def run_steps(step: Callable[[int, float], dict[str, float]], *, max_steps: int, max_minutes: float,
+              log_every: int, checkpoint: Checkpoint | None = None, desc: str = "train") -> TrainResult:
+    """Call `step(step_index, progress)` until `max_steps` or `max_minutes` of training time, whichever first.
+
+    progress in [0, 1] is the larger of the step and time fractions (for schedules); the values a
+    step returns are averaged over `log_every` steps into the log. With a checkpoint, the loop
+    resumes from it (training time included) and saves it every `checkpoint.every_minutes` and at the end.
+    """
+    resumed = checkpoint.load() if checkpoint else {}
+    done, spent = int(resumed.get("step", 0)), float(resumed.get("seconds", 0.0))
+    log: list[dict[str, float]] = list(resumed.get("log", []))
+    if resumed:
+        print(f"{desc}: resumed from {checkpoint.path} at step {done} ({spent / 60:.1f} min)", flush=True)
+    budget = max_minutes * 60
+    start = time.monotonic() - spent
+    last_save = time.monotonic()
+    running: dict[str, float] = {}
+    with tqdm(total=max_steps, initial=done, desc=desc, mininterval=10, dynamic_ncols=True) as bar:
+        while done < max_steps and time.monotonic() - start < budget:
+            values = step(done, max(done / max_steps, (time.monotonic() - start) / budget))
+            done += 1
+            bar.update(1)
+            for key, value in values.items():
+                running[key] = running.get(key, 0.0) + value
+            if done % log_every == 0:
+                entry = {"step": done, "minutes": (time.monotonic() - start) / 60,
+                         **{k: v / log_every for k, v in running.items()}}
+                log.append(entry)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k != "step"}, refresh=False)
+                tqdm.write(" ".join(f"{k}={v:.4g}" for k, v in entry.items()))
+                running = {}
+            if checkpoint and time.monotonic() - last_save > checkpoint.every_minutes * 60:
+                checkpoint.save({"step": done, "seconds": time.monotonic() - start, "log": log})
+                last_save = time.monotonic()
+    wall = time.monotonic() - start
+    if checkpoint:
+        checkpoint.save({"step": done, "seconds": wall, "log": log})
+    return TrainResult(steps=done, wall_seconds=wall, final=log[-1] if log else {}, log=log)
+
+
 def train(net: torch.nn.Module, bank: CropBank, device: torch.device, *, lmbda: float, batch_size: int,
           max_steps: int, max_minutes: float, lr: float, aux_lr: float, lr_drop_at: float,
           log_every: int, clip_max_norm: float = 1.0) -> TrainResult:
@@ -36,18 +124,10 @@ def train(net: torch.nn.Module, bank: CropBank, device: torch.device, *, lmbda: 
     optimizers = net_aux_optimizer(net, {"net": {"type": "Adam", "lr": lr}, "aux": {"type": "Adam", "lr": aux_lr}})
     optimizer, aux_optimizer = optimizers["net"], optimizers["aux"]
     criterion = RateDistortionLoss(lmbda=lmbda)
-    start = time.monotonic()
-    budget = max_minutes * 60
-    dropped = False
-    running: dict[str, float] = {}
-    log: list[dict[str, float]] = []
-    step = 0
-    while step < max_steps and time.monotonic() - start < budget:
-        progress = max(step / max_steps, (time.monotonic() - start) / budget)
-        if not dropped and progress >= lr_drop_at:
-            for group in optimizer.param_groups:
-                group["lr"] = lr / 10
-            dropped = True
+
+    def step(_: int, progress: float) -> dict[str, float]:
+        for group in optimizer.param_groups:
+            group["lr"] = lr / 10 if progress >= lr_drop_at else lr
         x = bank.batch(batch_size).to(device)
         optimizer.zero_grad()
         aux_optimizer.zero_grad()
@@ -59,18 +139,10 @@ def train(net: torch.nn.Module, bank: CropBank, device: torch.device, *, lmbda: 
         aux_loss = net.aux_loss()
         aux_loss.backward()
         aux_optimizer.step()
-        step += 1
-        values = {"loss": out["loss"].item(), "bpp": out["bpp_loss"].item(),
-                  "psnr": -10 * math.log10(max(out["mse_loss"].item(), 1e-10)), "aux": aux_loss.item()}
-        for key, value in values.items():
-            running[key] = running.get(key, 0.0) + value
-        if step % log_every == 0:
-            entry = {"step": step, "minutes": (time.monotonic() - start) / 60,
-                     **{k: v / log_every for k, v in running.items()}}
-            log.append(entry)
-            print(" ".join(f"{k}={v:.4g}" for k, v in entry.items()), flush=True)
-            running = {}
-    return TrainResult(steps=step, wall_seconds=time.monotonic() - start, final=log[-1] if log else {}, log=log)
+        return {"loss": out["loss"].item(), "bpp": out["bpp_loss"].item(),
+                "psnr": -10 * math.log10(max(out["mse_loss"].item(), 1e-10)), "aux": aux_loss.item()}
+
+    return run_steps(step, max_steps=max_steps, max_minutes=max_minutes, log_every=log_every, desc="ultralow")
 
 
 def export(net: Any) -> dict[str, torch.Tensor]:

@@ -50,7 +50,7 @@ class MiniLDMDenoiser(DiffusersDenoiser):
     codec_defaults = {"num_steps": 20, "t_max": 999, "t_min": 100, "chunk_kl_bits": 8.0, "slack_bits": 2.0,
                       "max_bits": 12, "tile_size": 768, "tile_overlap": 64, "ops": {"steps": [8, 12, 16, 20]}}
 
-    def __init__(self, model: str | None = None, sha256: dict[str, str] | None = None, device: str = "auto",
+    def __init__(self, model: str | None = None, sha256: dict[str, str] | None = None, device: str = "cpu",
                  dtype: str = "float32", revision: str | None = None) -> None:
         self.shipped = model is None
         super().__init__(model=str(Path(model).expanduser()) if model else str(MODEL_DIR), device=device,

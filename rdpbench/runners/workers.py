@@ -59,9 +59,14 @@ def _exit_without(runner: int) -> None:
             continue
 
 
-def _start_worker(threads: int, runner: int, initializer: Callable[..., Any] | None, *initargs: Any) -> None:
+def _start_worker(threads: int, runner: int, environment: dict[str, str], initializer: Callable[..., Any] | None,
+                  *initargs: Any) -> None:
     from threadpoolctl import threadpool_limits
 
+    # a forkserver started earlier in this process holds the environment of that moment: a worker
+    # must see the caller's environment now (caches, offline flags), as a forked one would
+    os.environ.clear()
+    os.environ.update(environment)
     die_with_parent()
     if os.getppid() != runner:  # forkserver child: its parent outlives a killed run while workers hold its pipe
         threading.Thread(target=_exit_without, args=(runner,), daemon=True, name="rdpbench-runner-watch").start()
@@ -106,7 +111,8 @@ def run_supervised(function: Callable[..., R], items: Iterable[T], args: Callabl
     workers = max(1, workers)
     threads = max(1, (os.cpu_count() or 1) // workers)
     pool = ProcessPool(max_workers=workers, initializer=_start_worker,
-                       initargs=(threads, os.getpid(), initializer, *initargs), context=worker_context())
+                       initargs=(threads, os.getpid(), dict(os.environ), initializer, *initargs),
+                       context=worker_context())
     try:
         futures = {pool.schedule(function, args=args(item), timeout=timeout): item for item in items}
         for future in as_completed(futures):

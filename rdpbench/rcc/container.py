@@ -15,12 +15,12 @@ K steps yields every k <= K. Nothing here knows what the samples mean (diffusion
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from rdpbench.bitstream import check_value, split_check
 from rdpbench.errors import BitstreamError, ConfigError
 from rdpbench.rcc.chunked import ChunkPlan, RCCSettings
 from rdpbench.rcc.index_coding import (Encoder, finish, guarded, kl_code_bits, read_indices, read_kl_codes, reader,
@@ -60,9 +60,6 @@ class RCCContainer:
         """The chunk plan both sides derive from the transmitted (quantised) KL."""
         return ChunkPlan.for_code(kl_code, self.kl_levels, dim, self.settings)
 
-    def check(self, covered: bytes) -> bytes:
-        return (zlib.crc32(covered) & 0xFFFFFFFF).to_bytes(4, "little")[:self.check_bytes]
-
     def pack(self, covered: bytes, tiles: Sequence[TileSteps], dims: Sequence[int]) -> bytes:
         """side + rcc + check; `covered` (header and earlier sections) enters the CRC, not the output."""
         codes = [list(t.kl_codes) for t in tiles]
@@ -80,18 +77,11 @@ class RCCContainer:
                 [[list(map(int, i)) for i in t.indices] for t in back] == indices
 
         body = finish(encoder, decodes_back)
-        return body + self.check(covered + body)
+        return body + check_value(covered + body, self.check_bytes)
 
     def verified(self, stream: bytes) -> bytes:
         """`stream` without its checksum, once the CRC over everything before it matches."""
-        if len(stream) < self.check_bytes:
-            raise BitstreamError(f"codec {self.codec!r}, section 'check': {len(stream)} bytes left for a "
-                                 f"{self.check_bytes}-byte checksum (truncated stream)")
-        covered, check = stream[:len(stream) - self.check_bytes], stream[len(stream) - self.check_bytes:]
-        if self.check(covered) != check:
-            raise BitstreamError(f"codec {self.codec!r}, section 'check': checksum mismatch: the bitstream is "
-                                 f"corrupt or truncated")
-        return covered
+        return split_check(stream, self.check_bytes, self.codec)
 
     def read(self, body: bytes, steps: int, dims: Sequence[int]) -> RCCPayload:
         """`steps` records per tile from the side + rcc bytes (checksum already verified and removed)."""

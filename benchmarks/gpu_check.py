@@ -4,7 +4,7 @@ On the offline GPU host (../shared/device/README.md), from the project root with
 (made here by ../shared/device/wheels.sh; EXTRA_WHEELS="pkg==x.y" adds what the runner needs beyond its
 list), in one command of ~6 minutes:
     source .device/prelude.sh && python benchmarks/gpu_check.py --out $OUT/gpu.json 2>&1 | tee $OUT/gpu.log
-Dry run on a CPU (small models, same code paths): python benchmarks/gpu_check.py --device cpu --small --out /tmp/g.json
+Dry run on a CPU (small models, same code paths): python benchmarks/gpu_check.py --device cpu --small --out gpu_check_dry_run.json
 
 What it measures (each figure next to the issue's target):
 1. pytest of the CUDA tests (tests that skip on a CPU: torch-cuda RCC streams, CUDA->CPU portability).

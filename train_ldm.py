@@ -18,7 +18,7 @@ import torch
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from rdpbench.device import resolve_device
+from rdpbench.device import DevicePolicy
 from rdpbench.paths import data_label, training_photos
 from rdpbench.training.data import CropBank
 from rdpbench.training.ldm import (encode_bank, latent_scaling, sample_grid, save_snapshot, train_autoencoder,
@@ -31,7 +31,8 @@ def main(cfg: DictConfig) -> None:
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    policy = DevicePolicy.resolve(cfg.device)
+    device = torch.device(policy.activate())  # the run's one device
     root = Path(to_absolute_path(cfg.data.root)) if cfg.data.root else training_photos()
     work_dir, out_dir = Path(to_absolute_path(cfg.work_dir)), Path(to_absolute_path(cfg.out_dir))
     vae = instantiate(cfg.vae, _convert_="all")

@@ -5,6 +5,9 @@ versus a bare loop that loads each image and calls the same encode, decode and m
 functions. Speedup: workers=2 versus workers=1 over the same tasks. Wall seconds, plus the
 CPU seconds (user + sys, worker processes included) and the load average around each
 part: on a shared machine the wall figures only mean something when the load is < 1 per core.
+Every part runs with one BLAS/OpenMP/torch thread per process (`threads=1`; the bare loop under the
+same limits): with the default (cpu_count // workers) one worker already keeps ~1.7 of 2 cores busy
+through the codecs' and MS-SSIM's threads, and the speedup would measure thread scaling instead.
 Writes benchmarks/results/harness.json. Needs the Kodak cache (RDPBENCH_DATA_ROOT).
 """
 
@@ -32,19 +35,28 @@ CODEC_OVERRIDES = ["codec.jpeg.ops.quality=[5,30]", "codec.webp.ops.quality=[0,2
                    "codec.jpeg2000.ops.psnr_target=[22,28]", "codec.resample_jpeg.ops.quality=[20]"]
 
 
-def compose_cfg(results_dir: str, workers: int, images: int):
+def compose_cfg(results_dir: str, workers: int, images: int, threads: int = 1):
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return compose(config_name="config", overrides=[
             "codec=regress", "dataset=kodak", f"data_root={datasets_dir()}",
-            f"results_dir={results_dir}", f"workers={workers}", f"max_images={images}", "save_reconstructions=0",
+            f"results_dir={results_dir}", f"workers={workers}", f"threads={threads}", f"max_images={images}", "save_reconstructions=0",
             "device=cpu",
             *CODEC_OVERRIDES])
 
 
 def direct_loop(cfg, images) -> float:
     """The same work with no harness: load, encode, decode, score with the configured metrics
-    (each bound to the image once, as the harness does)."""
+    (each bound to the image once, as the harness does), under the workers' thread limits."""
+    import sys
+
     from omegaconf import OmegaConf
+    from threadpoolctl import threadpool_limits
+
+    # torch is not imported here: loaded in this process, it would make the harness's workers
+    # forkserver children (slower to start, and invisible to RUSAGE_CHILDREN) as they are not in run.py
+    threadpool_limits(limits=int(cfg.threads))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(cfg.threads))
 
     codecs = {label: build_codec(c) for label, c in OmegaConf.to_container(cfg.codec, resolve=True).items()}
     options = OmegaConf.to_container(cfg.metrics.options, resolve=True)

@@ -114,6 +114,16 @@ def test_parallel_workers_give_the_same_rows(tmp_path):
     assert one.equals(two)
 
 
+def test_threads_per_worker_is_validated(tmp_path):
+    from rdpbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="threads=0"):
+        run(config("codec=jpeg", "codec.ops.quality=[10]", "threads=0", f"results_dir={tmp_path}"), "jpeg")
+    report = run(config("codec=jpeg", "codec.ops.quality=[10]", "threads=1", "workers=2", "max_images=2",
+                        f"results_dir={tmp_path}"), "jpeg")
+    assert report.exit_code == 0 and report.done == 2
+
+
 def test_missing_metric_weights_leave_the_column_empty_and_say_why(tmp_path, monkeypatch):
     monkeypatch.setenv("RDPBENCH_CACHE", str(tmp_path / "empty-cache"))
     report = run(config("codec=jpeg", "codec.ops.quality=[10]", "metrics.names=[psnr,lpips]", "max_images=1",

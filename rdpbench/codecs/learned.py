@@ -190,12 +190,15 @@ class HostHyperPath:
             scales, means = out[0], None
         return self.conditional.build_indexes(scales / step), None if means is None else means / step
 
-    def compress(self, y: Any, step: float) -> list[list[bytes]]:
-        """[y strings, z strings] of the main latent y (any device), y quantised with `step`."""
+    def compress(self, y: Any, step: float, hyper_input: Any = None) -> list[list[bytes]]:
+        """[y strings, z strings] of the main latent y (any device), y quantised with `step`.
+        `hyper_input`: what the hyper-analysis sees when it is more than y (SPRDiff's fused features)."""
         import torch
 
         y = y.to("cpu", torch.float64)
-        z = self.hyper_analysis(y.abs() if self.layout.abs_latent else y)
+        if hyper_input is None:
+            hyper_input = y.abs() if self.layout.abs_latent else y
+        z = self.hyper_analysis(hyper_input.to("cpu", torch.float64))
         z_strings = self.bottleneck.compress(z)
         indexes, means = self.parameters(self.bottleneck.decompress(z_strings, z.shape[-2:]), step)
         return [self.conditional.compress(y / step, indexes, means=means), z_strings]

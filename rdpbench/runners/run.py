@@ -103,14 +103,25 @@ def target_rates(value: Any) -> tuple[float, ...] | None:
     return targets
 
 
-def _execute(tasks: list[ImageTask], settings: RunSettings, workers: int,
+def _execute(tasks: list[ImageTask], settings: RunSettings, workers: int, threads: int | None,
              timeout: float | None) -> Iterator[TaskOutcome]:
     """workers >= 1: supervised worker processes (a crashed or OOM-killed worker fails only its image);
     workers=0: in this process (for debugging: a crash in native code ends the run)."""
     if workers == 0:
         return (evaluate_image(t, settings) for t in tasks)
     return run_supervised(evaluate_image, tasks, lambda t: (t, settings), workers,
-                          lambda t, reason: record_lost_task(t, settings, reason), timeout)
+                          lambda t, reason: record_lost_task(t, settings, reason), timeout, threads=threads)
+
+
+def worker_threads(cfg: DictConfig) -> int | None:
+    """`threads`: BLAS/OpenMP/torch threads per worker; null shares the cores out among the workers."""
+    value = cfg.get("threads")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"threads={value!r}: give a positive number of threads per worker, or null for "
+                          f"cpu_count // workers")
+    return value
 
 
 def record_lost_task(task: ImageTask, settings: RunSettings, reason: str) -> TaskOutcome:
@@ -178,7 +189,7 @@ def _run(cfg: DictConfig, codec_label: str, dataset_id: str, policy: DevicePolic
              sum(t.complete is not None for t in tasks), report.skipped, settings.results_dir)
     with tqdm(total=len(tasks), unit="img", dynamic_ncols=True) as bar:
         timeout = float(cfg.task_timeout) if cfg.task_timeout else None
-        for outcome in _execute(tasks, settings, int(cfg.workers), timeout):
+        for outcome in _execute(tasks, settings, int(cfg.workers), worker_threads(cfg), timeout):
             bar.set_postfix_str(f"{outcome.task.codec.label} {outcome.task.image.name}")
             bar.update()
             if not outcome.ok:

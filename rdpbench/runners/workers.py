@@ -14,8 +14,8 @@ is unsafe (GNU OpenMP does not survive fork), so workers come from a forkserver 
 preloads the evaluator (then, as with any spawn-like start, a script calling run() keeps
 its entry under `if __name__ == "__main__":`; run.py does).
 Workers only run `evaluate_image`, whose results do not depend on how they started.
-Each limits BLAS/OpenMP (threadpoolctl) and torch to cpu_count // workers threads, as loky
-does, so N workers never oversubscribe the cores. They are reused for many tasks; on Linux
+Each limits BLAS/OpenMP (threadpoolctl) and torch to `threads` (default cpu_count // workers, as
+loky does), so N workers never oversubscribe the cores. They are reused for many tasks; on Linux
 each dies with the process that started it (a forkserver's also watch the runner), so a
 killed run leaves no orphans, and the pool is stopped and joined before run_supervised
 returns.
@@ -101,15 +101,16 @@ def exit_reason(exitcode: int | None) -> str:
 
 def run_supervised(function: Callable[..., R], items: Iterable[T], args: Callable[[T], tuple], workers: int,
                    lost: Callable[[T, str], R], timeout: float | None = None,
-                   initializer: Callable[..., Any] | None = None, initargs: tuple = ()) -> Iterator[R]:
+                   initializer: Callable[..., Any] | None = None, initargs: tuple = (),
+                   threads: int | None = None) -> Iterator[R]:
     """Yield function(*args(item)) for every item as they finish, in `workers` reusable processes.
 
     A task whose worker dies or that runs past `timeout` seconds yields lost(item, reason) instead
     (reason: "worker process killed by SIGSEGV", "timed out after 30 s"); the pool starts a new
-    worker and goes on.
+    worker and goes on. `threads` per worker: None shares the cores out (cpu_count // workers).
     """
     workers = max(1, workers)
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, threads or (os.cpu_count() or 1) // workers)
     pool = ProcessPool(max_workers=workers, initializer=_start_worker,
                        initargs=(threads, os.getpid(), dict(os.environ), initializer, *initargs),
                        context=worker_context())

@@ -1,0 +1,1 @@
+"""Trained architectures with their shipped weights and model cards, one folder per family."""

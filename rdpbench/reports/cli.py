@@ -97,6 +97,17 @@ def cmd_visual(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_knob(args: argparse.Namespace) -> int:
+    from rdpbench.reports.knobs import write_knob_figure
+
+    rows, points, infos = _load(args.results, args.metrics)
+    points = points[points["dataset"] == args.dataset]
+    path = write_knob_figure(points, infos, args.curve, args.knob, args.metrics or list(infos),
+                             args.out or args.results / "reports")
+    print(f"written: {path}, {path.with_suffix('.pdf')}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     options = ReportOptions(anchor=args.anchor, metrics=args.metrics, method=args.method, log_bpp=args.log_bpp,
                             bpp_range=tuple(args.bpp_range) if args.bpp_range else None,
@@ -163,6 +174,13 @@ def parser() -> argparse.ArgumentParser:
         if name == "report":
             sub.add_argument("--visual-bpp", type=float, default=0.05)
             sub.add_argument("--visual-images", type=int, default=2, help="images per dataset in visual grids")
+    knob = add("knob", cmd_knob, "metrics against one operating-point knob, the others held (e.g. dual's dp)")
+    knob.add_argument("--results", type=Path, default=Path("results"), help="results directory (default results)")
+    knob.add_argument("--out", type=Path, default=None, help="output directory (default <results>/reports)")
+    knob.add_argument("--curve", required=True, help="the codec label (curve) to sweep, e.g. dual_gaussian")
+    knob.add_argument("--knob", required=True, help="the knob on the x axis, e.g. dp")
+    knob.add_argument("--dataset", required=True, help="the dataset (label) of the store to plot, e.g. kodak")
+    knob.add_argument("--metrics", nargs="+", default=None, help="metric columns (default: all in the store)")
     convert = add("convert-published", cmd_convert_published, "re-create results/published/*.csv")
     convert.add_argument("--source", type=Path, default=published_anchors_dir(),
                          help="the published data (default ../shared/anchors/published next to the checkout)")

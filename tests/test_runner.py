@@ -114,6 +114,14 @@ def test_parallel_workers_give_the_same_rows(tmp_path):
     assert one.equals(two)
 
 
+@pytest.mark.parametrize("group", sorted(p.stem for p in (REPO / "conf" / "metrics").glob("*.yaml")))
+def test_every_metrics_group_names_its_ms_ssim_implementation(group):
+    """One pinned implementation per metric: a group listing ms_ssim must choose it (the runner refuses None)."""
+    cfg = config(f"metrics={group}")
+    if "ms_ssim" in cfg.metrics.names:
+        assert cfg.metrics.options.ms_ssim.implementation in ("numpy", "pytorch_msssim")
+
+
 def test_threads_per_worker_is_validated(tmp_path):
     from rdpbench.errors import ConfigError
 

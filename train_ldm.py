@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 import platform
 import time
-from pathlib import Path
 
 import hydra
 import torch
-from hydra.utils import instantiate, to_absolute_path
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rdpbench.device import DevicePolicy
-from rdpbench.paths import data_label, training_photos
+from rdpbench.paths import data_label
 from rdpbench.training.data import CropBank
+from rdpbench.training.loop import start
 from rdpbench.training.ldm import (encode_bank, latent_scaling, sample_grid, save_snapshot, train_autoencoder,
                                    train_unet)
 
@@ -28,13 +27,8 @@ from rdpbench.training.ldm import (encode_bank, latent_scaling, sample_grid, sav
 @hydra.main(config_path="rdpbench/training/conf", config_name="mini_ldm_cpu", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     started = time.monotonic()
-    torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    policy = DevicePolicy.resolve(cfg.device)
-    device = torch.device(policy.activate())  # the run's one device
-    root = Path(to_absolute_path(cfg.data.root)) if cfg.data.root else training_photos()
-    work_dir, out_dir = Path(to_absolute_path(cfg.work_dir)), Path(to_absolute_path(cfg.out_dir))
+    run = start(cfg)
+    device, root, work_dir, out_dir = run.device, run.data_root, run.work_dir, run.out_dir
     vae = instantiate(cfg.vae, _convert_="all")
     unet = instantiate(cfg.unet, _convert_="all")
     scheduler = instantiate(cfg.scheduler, _convert_="all")

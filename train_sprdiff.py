@@ -12,33 +12,27 @@ from __future__ import annotations
 import json
 import platform
 import time
-from pathlib import Path
 
 import hydra
 import torch
-from hydra.utils import instantiate, to_absolute_path
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rdpbench.device import DevicePolicy
 from rdpbench.models.sprdiff.parts import build_network
 from rdpbench.models.sprdiff.pretrained import ModelConfig, save
-from rdpbench.paths import data_label, training_photos
+from rdpbench.paths import data_label
 from rdpbench.training.data import CropBank
+from rdpbench.training.loop import start
 from rdpbench.training.sprdiff import train_codec, train_guidance
 
 
 @hydra.main(config_path="rdpbench/training/conf", config_name="sprdiff_cpu", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     started = time.monotonic()
-    torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    policy = DevicePolicy.resolve(cfg.device)
-    device = torch.device(policy.activate())  # the run's one device
-    root = Path(to_absolute_path(cfg.data.root)) if cfg.data.root else training_photos()
-    work_dir, out_dir = Path(to_absolute_path(cfg.work_dir)), Path(to_absolute_path(cfg.out_dir))
+    run = start(cfg)
+    device, root, work_dir, out_dir = run.device, run.data_root, run.work_dir, run.out_dir
     spec = OmegaConf.to_container(cfg.network, resolve=True)
-    net, scheduler = build_network(spec, policy.name)
+    net, scheduler = build_network(spec, run.device_name)
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
     print(f"data {data_label(root)}; device {device}; trainable parameters {trainable:,}", flush=True)
     bank = CropBank(root, cfg.data.crop_size, cfg.data.crops_per_image, cfg.seed)

@@ -105,3 +105,15 @@ def fetch_checkpoint(url: str, destination: Path, what: str, sha256_prefix: str 
         destination.unlink()
         raise WeightsError(f"{what}: download of {url} failed its SHA-256 check (expected prefix {sha256_prefix})")
     return destination
+
+
+def verify_files(root: Path, sha256: dict[str, str], who: str, restore: str) -> None:
+    """Refuse a model folder whose files (relative names -> SHA-256) are missing or differ; `restore`
+    says where the right files come from."""
+    for name, digest in sha256.items():
+        path = root / name
+        if not path.is_file():
+            raise WeightsError(f"{who}: {path} is missing; {restore}")
+        if sha256_of(path) != digest:
+            raise WeightsError(f"{who}: {path} does not match the pinned SHA-256 {digest}; restore it from git, "
+                               f"or pass your own model with model=<dir> sha256={{...}}")

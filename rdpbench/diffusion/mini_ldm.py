@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from rdpbench.diffusion.diffusers_backend import DiffusionComponents, DiffusersDenoiser
-from rdpbench.errors import WeightsError
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mini_ldm"
 #: every file the backend reads, relative to the snapshot (the VAE config carries the latent scaling)
@@ -63,17 +62,10 @@ class MiniLDMDenoiser(DiffusersDenoiser):
         """Refuse a snapshot whose files differ from the pinned digests (once per instance)."""
         if self._verified:
             return
-        from rdpbench.weights import sha256_of
+        from rdpbench.weights import verify_files
 
-        root = Path(self.model)
-        for name, digest in self.sha256.items():
-            path = root / name
-            if not path.is_file():
-                raise WeightsError(f"diffusion denoiser mini_ldm: {path} is missing; the shipped snapshot lives in "
-                                   f"rdpbench/models/mini_ldm/ (or retrain it: `python train_ldm.py`)")
-            if sha256_of(path) != digest:
-                raise WeightsError(f"diffusion denoiser mini_ldm: {path} does not match the pinned SHA-256 {digest}; "
-                                   f"restore it from git, or pass your own snapshot with model=<dir> sha256={{...}}")
+        verify_files(Path(self.model), self.sha256, "diffusion denoiser mini_ldm",
+                     "the shipped snapshot lives in rdpbench/models/mini_ldm/ (or retrain it: `python train_ldm.py`)")
         self._verified = True
 
     @property

@@ -24,6 +24,35 @@ from tqdm import tqdm
 from rdpbench.training.data import CropBank
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """What every training script resolves first: the device (once), the photos, where to write."""
+
+    device: torch.device
+    device_name: str  # what components are given (the device class)
+    data_root: Path
+    work_dir: Path
+    out_dir: Path
+
+
+def start(cfg: Any) -> TrainingRun:
+    """Seed, thread count and device of a recipe (`seed`, `threads`, `device`, `data.root` (null: the data
+    root's train/), `work_dir`, `out_dir`), paths relative to where the command was started."""
+    from hydra.utils import to_absolute_path
+
+    from rdpbench.device import DevicePolicy
+    from rdpbench.paths import training_photos
+
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    policy = DevicePolicy.resolve(cfg.device)
+    device = torch.device(policy.activate())
+    root = Path(to_absolute_path(cfg.data.root)) if cfg.data.root else training_photos()
+    return TrainingRun(device, policy.name, root, Path(to_absolute_path(cfg.work_dir)),
+                       Path(to_absolute_path(cfg.out_dir)))
+
+
 @dataclass
 class TrainResult:
     steps: int

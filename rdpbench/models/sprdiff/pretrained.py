@@ -65,16 +65,10 @@ def save(model_dir: Path, net: Any, config: ModelConfig) -> None:
 
 
 def verify(model_dir: Path, sha256: dict[str, str]) -> None:
-    from rdpbench.weights import sha256_of
+    from rdpbench.weights import verify_files
 
-    for name, digest in sha256.items():
-        path = model_dir / name
-        if not path.is_file():
-            raise WeightsError(f"sprdiff: {path} is missing (the shipped model is in rdpbench/models/sprdiff/; "
-                               f"retrain with `python train_sprdiff.py`)")
-        if sha256_of(path) != digest:
-            raise WeightsError(f"sprdiff: {path} does not match the pinned SHA-256 {digest}; restore it from git, "
-                               f"or pass your own model with model=<dir> sha256={{...}}")
+    verify_files(model_dir, sha256, "sprdiff", "the shipped model is in rdpbench/models/sprdiff/ "
+                 "(or retrain it: `python train_sprdiff.py`)")
 
 
 def load(model_dir: Path, device: str, sha256: dict[str, str]) -> tuple[Any, Any, ModelConfig]:

@@ -11,6 +11,7 @@ Run as: python -m rdpbench.runners.isolated <codec_config.json> <stream.bin> <sh
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,15 @@ from rdpbench.runners.tasks import build_codec
 TIMEOUT_S = 3600
 
 
+def child_environment() -> dict[str, str]:
+    """The caller's environment, with its torch thread count (a worker's `threads` share) as the child's
+    OpenMP limit, so a verifying decode does not take more cores than the worker it verifies for."""
+    env = dict(os.environ)
+    if "torch" in sys.modules:
+        env["OMP_NUM_THREADS"] = str(sys.modules["torch"].get_num_threads())
+    return env
+
+
 def decode_stored_in_fresh_process(codec_config: dict[str, Any], stream_path: Path, sha256: str,
                                    max_pixels: int = DEFAULT_MAX_PIXELS, device: str = "cpu") -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="rdpbench-isolated-") as tmp:
@@ -35,7 +45,7 @@ def decode_stored_in_fresh_process(codec_config: dict[str, Any], stream_path: Pa
         cfg_path.write_text(json.dumps(codec_config))
         proc = subprocess.run([sys.executable, "-m", "rdpbench.runners.isolated", str(cfg_path), str(stream_path),
                                sha256, str(max_pixels), str(out_path), device], capture_output=True, text=True,
-                              timeout=TIMEOUT_S)
+                              timeout=TIMEOUT_S, env=child_environment())
         if proc.returncode != 0:
             raise CodecError(f"isolated decode failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
         return np.load(out_path)

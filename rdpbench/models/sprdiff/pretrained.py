@@ -15,8 +15,12 @@ from rdpbench.errors import WeightsError
 MODEL_DIR = Path(__file__).resolve().parent
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "trainable.pth"
+CDF_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length", "scale_table")  # CompressAI entropy-model tables
 #: the shipped files, checked on every load (a user's own model only if it pins digests)
-SHIPPED_SHA256: dict[str, str] = {}
+SHIPPED_SHA256 = {
+    CONFIG_NAME: "1dd04d23159f936efef192c093d4e8ca7bb7e56cdaee09a4431db7e01bdf89f5",
+    WEIGHTS_NAME: "70f01af5e9c6f78ddfdc1bd8a1e92fff219d43125494ae01507cd465170acde1",
+}
 
 
 @dataclass(frozen=True)
@@ -85,5 +89,10 @@ def load(model_dir: Path, device: str, sha256: dict[str, str]) -> tuple[Any, Any
         missing, extra = sorted(expected - set(state))[:3], sorted(set(state) - expected)[:3]
         raise WeightsError(f"sprdiff: {model_dir / WEIGHTS_NAME} does not fit the network of its config.json "
                            f"(missing {missing}, unexpected {extra}); retrain, or restore both files together")
-    net.load_state_dict(state, strict=False)  # CompressionModel resizes the CDF buffers to the saved tables
+    # CDF tables differ in size from the base codec's that initialised them (training moved the quantiles);
+    # CompressAI only resizes empty buffers, so size them to the saved tables first
+    for name, buffer in net.named_buffers():
+        if name.rsplit(".", 1)[-1] in CDF_BUFFERS and name in state:
+            buffer.resize_(state[name].shape)
+    net.load_state_dict(state, strict=False)
     return net.to(device).eval(), scheduler, config

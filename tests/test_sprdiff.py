@@ -169,29 +169,31 @@ def test_shipped_model_decodes_identically_in_a_fresh_process(tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
     Image.fromarray(image[:128, :192]).save(folder / "crop.png")
-    out = subprocess.run([sys.executable, "run.py", "codec=sprdiff", "dataset=folder", f"dataset.root={folder}",
+    out = subprocess.run([sys.executable, "run.py", "codec=sprdiff", "dataset=folder", f"dataset.path={folder}",
                           "codec.ops.rate=[2]", "codec.ops.steps=[0,4]", "verify=isolated", "device=cpu",
                           f"results_dir={tmp_path / 'results'}"], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
-    import pandas as pd
+    from rdpbench.results.store import load_rows
 
-    rows = pd.concat(pd.read_json(p, lines=True) for p in (tmp_path / "results" / "rows").rglob("*.jsonl"))
+    rows = load_rows(tmp_path / "results")
     assert len(rows) == 2 and set(rows["verified"]) == {"isolated"}
+    assert rows.loc[rows["op_label"] == "rate=2,steps=0", "bpp"].iloc[0] < 0.03
 
 
 @pytest.mark.skipif(not shipped_model_present(), reason="the shipped sprdiff weights are not in this checkout")
-def test_shipped_model_is_trained():
-    """The trained coarse image beats ultralow's own at the same step (a random model cannot)."""
+def test_shipped_guidance_is_trained():
+    """The trained guidance (ControlNet-lite + tokens) makes the diffusion output closer to the original
+    than the frozen UNet alone (its zero-initialised state): +1.0 dB on this crop when shipped."""
     from rdpbench.codecs.sprdiff import SPRDiff
-    from rdpbench.codecs.trained import UltraLow
     from rdpbench.data.images import load_image
     from rdpbench.metrics.pixel import psnr
 
-    sample = sorted((REPO / "rdpbench" / "data" / "sample").glob("*.png"))[0]
-    image, _ = load_image(sample)
-    sprdiff = SPRDiff(ops={"rate": [0], "steps": [0]})
-    step = sprdiff.rate_step({"rate": 0})
-    ours = sprdiff.decode(stream := sprdiff.encode(image, {"rate": 0, "steps": 0}))
-    ultralow = UltraLow(ops={"step": [step]})
-    theirs = ultralow.decode(base := ultralow.encode(image, {"step": step}))
-    assert psnr(image, ours) - psnr(image, theirs) > -0.3 or len(stream) < 0.9 * len(base)
+    image = load_image(REPO / "rdpbench" / "data" / "sample" / "kodim04_half.png")[0][:256, :256]
+    codec = SPRDiff(ops={"rate": [0], "steps": [6]})
+    stream = codec.encode(image, {"rate": 0, "steps": 6})
+    trained = psnr(image, codec.decode(stream))
+    guided = codec.net({"rate": 0, "steps": 6}).guided
+    for layer in [*guided.control.skip_out, guided.control.mid_out, guided.cross.attention.out_proj]:
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+    assert trained > psnr(image, codec.decode(stream)) + 0.5

@@ -84,6 +84,17 @@ def test_visual_grid_picks_nearest_op_and_labels_panels(tmp_path):
         crop_window((64, 64, 3), (60, 0, 16))
 
 
+def test_visual_grid_shows_every_op_at_the_chosen_rate():
+    """Decoder-side knobs (dual's dp, sprdiff's steps) share one stream: all of them are shown."""
+    import pandas as pd
+
+    rows = pd.DataFrame([{"dataset": "kodak", "image": "img0", "codec": "sprdiff", "config_hash": "h",
+                          "op_label": f"rate={r},steps={k}", "bpp": bpp, "recon_path": f"recon/{r}{k}.png"}
+                         for r, bpp in ((0, 0.048), (1, 0.025)) for k in (0, 10)])
+    chosen = nearest_points(rows, "kodak", "img0", 0.02)
+    assert list(chosen.op_label) == ["rate=1,steps=0", "rate=1,steps=10"]
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
 def test_report_renders_in_headless_chromium(report):
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -73,8 +73,9 @@ def original_for(rows: pd.DataFrame, dataset: str, image: str, originals_dir: st
 
 
 def nearest_points(rows: pd.DataFrame, dataset: str, image: str, target_bpp: float) -> pd.DataFrame:
-    """Per curve, the row of `image` with a stored reconstruction whose bpp is nearest `target_bpp`
-    (nearest in log-rate, since ultra-low rates span decades)."""
+    """Per curve, the rows of `image` with a stored reconstruction whose bpp is nearest `target_bpp`
+    (nearest in log-rate, since ultra-low rates span decades): every op at that rate, so decoder-side
+    knobs that leave the bytes alone (dual's dp, sprdiff's diffusion steps) are compared side by side."""
     if not target_bpp > 0:
         raise RdpbenchError(f"target bpp must be positive, got {target_bpp}")
     if "recon_path" not in rows:
@@ -84,8 +85,9 @@ def nearest_points(rows: pd.DataFrame, dataset: str, image: str, target_bpp: flo
     if selected.empty:
         return selected
     distance = (np.log(selected["bpp"].clip(lower=1e-9)) - math.log(target_bpp)).abs()
-    best = selected.assign(distance=distance).sort_values(["curve", "distance"]).groupby("curve").head(1)
-    return best.sort_values("bpp").reset_index(drop=True)
+    selected = selected.assign(distance=distance)
+    best = selected[selected["distance"] <= selected.groupby("curve")["distance"].transform("min") + 1e-12]
+    return best.sort_values(["bpp", "curve", "op_label"]).reset_index(drop=True)
 
 
 def crop_window(shape: tuple[int, ...], crop: tuple[int, int, int] | None) -> tuple[slice, slice]:

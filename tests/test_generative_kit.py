@@ -10,7 +10,7 @@ import pytest
 
 import sketch_codec
 from rdpbench.bitstream import write_varint
-from rdpbench.codecs.composite import SubStream, joined_knobs
+from rdpbench.codecs.composite import joined_knobs
 from rdpbench.codecs.diffc import DiffC
 from rdpbench.codecs.pillow_codecs import JPEG, WebP
 from rdpbench.diffusion.conditional_gaussian import ConditionalGaussianDenoiser, ObservationFit

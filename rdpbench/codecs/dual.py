@@ -101,9 +101,9 @@ class Dual(TiledLatentCodec):
             except WeightsError as exc:
                 missing.append(f"- {part}: {exc}")
         if missing:
-            raise WeightsError(f"codec 'dual': weights missing:\n" + "\n".join(missing) + "\nThe offline variant "
-                               f"needs no downloaded weights: codec=dual_gaussian (conditional Gaussian denoiser on "
-                               f"the shipped ultralow base).")
+            raise WeightsError("codec 'dual': weights missing:\n" + "\n".join(missing) + "\nThe offline variant "
+                               "needs no downloaded weights: codec=dual_gaussian (conditional Gaussian denoiser on "
+                               "the shipped ultralow base).")
         return ""
 
     # --- explicit part ----------------------------------------------------------------

@@ -71,7 +71,8 @@ class SPRDiff(CompressAIModelCodec):
 
     @property
     def layout(self) -> HyperpriorLayout:
-        return HyperpriorLayout(analysis="distortion_encoder", means=True)
+        # a mean-scale hyper path; there is no single analysis module (compress() runs the triple encoder)
+        return HyperpriorLayout(means=True)
 
     def requirements(self) -> str:
         from rdpbench.models.sprdiff.pretrained import verify

@@ -77,16 +77,6 @@ def train_codec(net: Any, bank: CropBank, device: torch.device, checkpoint_path:
                      checkpoint=checkpoint, desc="sprdiff codec")
 
 
-@torch.no_grad()
-def decoded_latent(net: Any, x: torch.Tensor, step: float) -> torch.Tensor:
-    """y as the decoder sees it: rounded around the hyperprior's means at quantisation step `step`."""
-    y, hyper_input = net.analysis(x)
-    z_hat, _ = net.entropy_bottleneck(net.h_a(hyper_input), training=False)
-    scales, means = net.h_s(z_hat).chunk(2, 1)
-    y_hat, _ = net.gaussian_conditional(y / step, scales / step, means=means / step, training=False)
-    return y_hat * step
-
-
 def train_guidance(net: Any, scheduler: Any, bank: CropBank, device: torch.device, checkpoint_path: Any, *,
                    rate_steps: list[float], strength: float, batch_size: int, max_steps: int, max_minutes: float,
                    lr: float, log_every: int, checkpoint_minutes: float) -> TrainResult:
@@ -104,8 +94,8 @@ def train_guidance(net: Any, scheduler: Any, bank: CropBank, device: torch.devic
             group["lr"] = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
         i = int(torch.randint(len(rate_steps), (1,), generator=draws))
         x = bank.batch(batch_size).to(device)
-        y_hat = decoded_latent(net, x, rate_steps[i])
         with torch.no_grad():
+            y_hat = net.quantized_latent(x, rate_steps[i], training=False)[0]  # as the decoder rounds it
             x0 = net.vae_latent(x)
         noise = torch.randn(x0.shape, generator=draws).to(device)
         t = torch.randint(t_max, (x0.shape[0],), generator=draws).to(device)

@@ -125,10 +125,9 @@ class ControlLite(nn.Module):
     def forward(self, x_t: torch.Tensor, pixel: torch.Tensor, t: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         emb = self.time_embed(self.time_proj(t.reshape(-1).expand(x_t.shape[0])).to(x_t.dtype))
         h = self.body(self.stem(torch.cat([x_t, pixel], 1)) + emb[:, :, None, None])
-        levels = {1: h}
-        for factor in sorted(set(self.skip_factor) | {max(self.skip_factor)}):
-            while max(levels) < factor:
-                levels[2 * max(levels)] = F.gelu(self.downsample(levels[max(levels)]))
+        levels = {1: h}  # downsampling factor -> features (the one strided conv, applied repeatedly)
+        while max(levels) < max(self.skip_factor):
+            levels[2 * max(levels)] = F.gelu(self.downsample(levels[max(levels)]))
         skips = [out(levels[factor]) for out, factor in zip(self.skip_out, self.skip_factor)]
         return skips, self.mid_out(levels[max(self.skip_factor)])
 
@@ -185,7 +184,7 @@ class GuidedUNet(nn.Module):
         return shapes, mid[0]
 
     def _unet_kwargs(self, tokens: torch.Tensor | None, batch: int) -> dict[str, Any]:
-        if not hasattr(self.unet.config, "cross_attention_dim") or self.unet.config.cross_attention_dim is None:
+        if not self.takes_text:
             return {}
         if tokens is None:
             return {"encoder_hidden_states": torch.zeros(batch, 1, self.unet.config.cross_attention_dim)}
@@ -280,15 +279,22 @@ class SPRDiffNet(CompressionModel):
         y, fused = self.fusion(self.distortion_encoder(x), self.vae_latent(x), semantic)
         return y, torch.cat([y, fused], 1)
 
+    def quantized_latent(self, x: torch.Tensor, step: float = 1.0,
+                         training: bool | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(y_hat, likelihoods of y and z) with y quantised at `step`: CompressAI's noisy quantisation
+        in training mode, or (training=False) rounding around the hyperprior's means, as the decoder
+        sees it."""
+        y, hyper_input = self.analysis(x)
+        z_hat, z_likelihoods = self.entropy_bottleneck(self.h_a(hyper_input), training=training)
+        scales, means = self.h_s(z_hat).chunk(2, 1)
+        y_scaled, y_likelihoods = self.gaussian_conditional(y / step, scales / step, means=means / step,
+                                                            training=training)
+        return y_scaled * step, {"y": y_likelihoods, "z": z_likelihoods}
+
     def forward(self, x: torch.Tensor, step: float = 1.0) -> dict[str, Any]:
         """Training pass of the codec part: noisy quantisation of y / step, likelihoods, coarse image, conditions."""
-        y, hyper_input = self.analysis(x)
-        z = self.h_a(hyper_input)
-        z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        scales, means = self.h_s(z_hat).chunk(2, 1)
-        y_scaled, y_likelihoods = self.gaussian_conditional(y / step, scales / step, means=means / step)
-        conditions = self.reconstruction(y_scaled * step)
-        return {"likelihoods": {"y": y_likelihoods, "z": z_likelihoods}, "conditions": conditions, "y": y}
+        y_hat, likelihoods = self.quantized_latent(x, step)
+        return {"likelihoods": likelihoods, "conditions": self.reconstruction(y_hat)}
 
 
 def guided_sample(net: SPRDiffNet, scheduler: Any, conditions: Conditions, steps: int, strength: float,

@@ -52,11 +52,15 @@ class ModelConfig:
         (model_dir / CONFIG_NAME).write_text(json.dumps(data, indent=1) + "\n")
 
 
-def trainable_state(net: Any) -> dict[str, Any]:
-    """The state_dict without the frozen parts (they ship elsewhere, pinned)."""
+def trainable_keys(net: Any) -> set[str]:
+    """The state_dict keys outside the frozen parts (those ship elsewhere, pinned)."""
     frozen = {name for name, module in net.named_modules() if module in net.frozen_modules()}
-    return {k: v.detach().cpu() for k, v in net.state_dict().items()
-            if not any(k == f or k.startswith(f + ".") for f in frozen)}
+    return {k for k in net.state_dict() if not any(k == f or k.startswith(f + ".") for f in frozen)}
+
+
+def trainable_state(net: Any) -> dict[str, Any]:
+    keys = trainable_keys(net)
+    return {k: v.detach().cpu() for k, v in net.state_dict().items() if k in keys}
 
 
 def save(model_dir: Path, net: Any, config: ModelConfig) -> None:
@@ -84,7 +88,7 @@ def load(model_dir: Path, device: str, sha256: dict[str, str]) -> tuple[Any, Any
     config = ModelConfig.read(model_dir)
     net, scheduler = build_network(config.network, device)
     state = load_checkpoint(model_dir / WEIGHTS_NAME, "sprdiff")
-    expected = set(trainable_state(net))
+    expected = trainable_keys(net)
     if set(state) != expected:
         missing, extra = sorted(expected - set(state))[:3], sorted(set(state) - expected)[:3]
         raise WeightsError(f"sprdiff: {model_dir / WEIGHTS_NAME} does not fit the network of its config.json "

@@ -4,7 +4,7 @@ RESULTS ?= results
 ANCHOR ?= resample_jpeg
 SHARED ?= $(abspath ../shared/datasets)
 
-.PHONY: train-ultralow train-ultralow-gpu train-mini-ldm train-mini-ldm-gpu setup setup-system run test bench fuzz bd-rate plots report regress baselines published weights clean
+.PHONY: train-ultralow train-ultralow-gpu train-mini-ldm train-mini-ldm-gpu train-sprdiff train-hdcompression setup setup-system run test bench fuzz bd-rate plots report regress baselines published weights clean
 
 setup-system:  ## Debian packages for the command-line codecs and report rendering (needs root)
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -62,6 +62,12 @@ train-mini-ldm:  ## Retrain the shipped mini-ldm (autoencoder + unconditional UN
 
 train-mini-ldm-gpu:  ## The larger mini-ldm recipe (~10 min of one H100/H200)
 	$(PYTHON) train_ldm.py --config-name mini_ldm_gpu
+
+train-sprdiff:  ## Retrain the shipped sprdiff replica on CPU (< 90 min, resumable)
+	$(PYTHON) train_sprdiff.py
+
+train-hdcompression:  ## Retrain the shipped hdcompression replica on CPU (4 stages, < 2 h, each resumable)
+	$(PYTHON) train_hdcompression.py
 
 weights:  ## Fetch every model weight the configured metrics and codecs need (needs network)
 	$(PYTHON) -m rdpbench.weights_cli fetch

@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 # label -> extra Hydra overrides (conf/codec/<label>.yaml). Every codec of the repository that needs
 # no GPU: the classical ones, the command-line ones (skipped with their reason when not installed),
-# the learned ones (sprdiff's shipped model with 2 diffusion steps), and DiffC and dual with their
+# the learned ones (sprdiff's shipped model with 2 diffusion steps, hdcompression's shipped model), and DiffC and dual with their
 # Gaussian denoisers on a short schedule.
 CODECS: dict[str, tuple[str, ...]] = {
     "jpeg": (), "jpeg444": (), "webp": (), "avif": (), "jpegxl": (), "jpeg2000": (), "heif": (),
@@ -60,10 +60,11 @@ CODECS: dict[str, tuple[str, ...]] = {
     "diffc_gaussian": ("codec.num_steps=6", "codec.t_max=640", "codec.t_min=330", "codec.tile_size=64",
                        "codec.tile_overlap=8", "codec.decode_steps=6", "codec.ops={steps:[3,6]}"),
     "sprdiff": ("codec.ops={rate:[0,2],steps:[0,2]}",),
+    "hdcompression": ("codec.ops={step:[4.0],stride:[2,4]}",),
     "dual_gaussian": ("codec.num_steps=6", "codec.t_max=640", "codec.t_min=330", "codec.tile_size=64",
                       "codec.tile_overlap=8", "codec.decode_steps=6", "codec.ops={step:[4.0],steps:[3,6],dp:[0.0,1.0]}"),
 }
-LEARNED = ("ultralow", "compressai_", "msillm", "sprdiff")
+LEARNED = ("ultralow", "compressai_", "msillm", "sprdiff", "hdcompression")
 MUTATIONS = ("bit_flip", "byte_set", "truncate", "append", "insert", "delete", "header_size", "header_op",
              "header_byte", "splice", "random_payload", "random_stream")
 OUTCOMES = ("image", "bitstream_error", "unnamed_error", "other_exception", "crash", "hang", "nondeterministic")

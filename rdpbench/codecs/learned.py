@@ -103,13 +103,13 @@ def padded_size(height: int, width: int, multiple: int = PAD_MULTIPLE) -> tuple[
     return -(-height // multiple) * multiple, -(-width // multiple) * multiple
 
 
-def image_to_tensor(image: np.ndarray, device: Any) -> Any:
-    """uint8 HxWx3 -> float 1x3xH'xW' in [0, 1], replicate-padded to a multiple of 64."""
+def image_to_tensor(image: np.ndarray, device: Any, multiple: int = PAD_MULTIPLE) -> Any:
+    """uint8 HxWx3 -> float 1x3xH'xW' in [0, 1], replicate-padded to a multiple of `multiple` (64)."""
     import torch
     import torch.nn.functional as F
 
     x = torch.from_numpy(image.copy()).permute(2, 0, 1).unsqueeze(0).float().div(255)
-    ph, pw = padded_size(*image.shape[:2])
+    ph, pw = padded_size(*image.shape[:2], multiple)
     x = F.pad(x, (0, pw - image.shape[1], 0, ph - image.shape[0]), mode="replicate")
     return x.to(device)
 

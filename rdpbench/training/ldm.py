@@ -20,14 +20,7 @@ import numpy as np
 import torch
 
 from rdpbench.training.data import CropBank
-from rdpbench.training.loop import Checkpoint, GeneratorState, TrainResult, run_steps
-
-
-def _lr(base: float, progress: float, warmup: float) -> float:
-    """Linear warm-up then cosine decay to 10 %: short budgets need the decay to end well."""
-    if progress < warmup:
-        return base * max(progress / warmup, 0.01)
-    return base * (0.1 + 0.45 * (1 + np.cos(np.pi * (progress - warmup) / (1 - warmup))))
+from rdpbench.training.loop import Checkpoint, GeneratorState, TrainResult, run_steps, warmup_cosine_lr
 
 
 def train_autoencoder(vae: Any, bank: CropBank, device: torch.device, checkpoint_path: Path | None, *,
@@ -42,7 +35,7 @@ def train_autoencoder(vae: Any, bank: CropBank, device: torch.device, checkpoint
 
     def step(_: int, progress: float) -> dict[str, float]:
         for group in optimizer.param_groups:
-            group["lr"] = _lr(lr, progress, warmup)
+            group["lr"] = warmup_cosine_lr(lr, progress, warmup)
         x = bank.batch(batch_size).mul_(2).sub_(1).to(device)
         posterior = vae.encode(x).latent_dist
         z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=noise).to(device)
@@ -92,7 +85,7 @@ def train_unet(unet: Any, scheduler: Any, latents: torch.Tensor, device: torch.d
 
     def step(_: int, progress: float) -> dict[str, float]:
         for group in optimizer.param_groups:
-            group["lr"] = _lr(lr, progress, warmup)
+            group["lr"] = warmup_cosine_lr(lr, progress, warmup)
         x0 = latents[torch.randint(len(latents), (batch_size,), generator=draws)]
         eps = torch.randn(x0.shape, generator=draws)
         t = torch.randint(scheduler.config.num_train_timesteps, (batch_size,), generator=draws)

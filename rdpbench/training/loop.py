@@ -105,6 +105,13 @@ class GeneratorState:
         self.generator.set_state(state["state"])
 
 
+def warmup_cosine_lr(base: float, progress: float, warmup: float) -> float:
+    """Linear warm-up then cosine decay to 10 %: short budgets need the decay to end well."""
+    if progress < warmup:
+        return base * max(progress / warmup, 0.01)
+    return base * (0.1 + 0.45 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup))))
+
+
 def run_steps(step: Callable[[int, float], dict[str, float]], *, max_steps: int, max_minutes: float,
               log_every: int, checkpoint: Checkpoint | None = None, desc: str = "train") -> TrainResult:
     """Call `step(step_index, progress)` until `max_steps` or `max_minutes` of training time, whichever first.

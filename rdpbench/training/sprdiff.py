@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from rdpbench.training.data import CropBank
-from rdpbench.training.loop import Checkpoint, GeneratorState, TrainResult, run_steps
+from rdpbench.training.loop import Checkpoint, GeneratorState, TrainResult, run_steps, warmup_cosine_lr
 
 
 def codec_parameters(net: Any) -> list[torch.nn.Parameter]:
@@ -91,7 +91,7 @@ def train_guidance(net: Any, scheduler: Any, bank: CropBank, device: torch.devic
 
     def step(_: int, progress: float) -> dict[str, float]:
         for group in optimizer.param_groups:
-            group["lr"] = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
+            group["lr"] = warmup_cosine_lr(lr, progress, 0.0)
         i = int(torch.randint(len(rate_steps), (1,), generator=draws))
         x = bank.batch(batch_size).to(device)
         with torch.no_grad():

@@ -3,9 +3,10 @@
 Four stages (rdpbench.training.hdcompression): tokenizer, enhancement (DRV extractor + LIC enhancement),
 drv (the DRV diffusion), predictor (index predictor + VQ-latent correction). `stages=[...]` picks the
 ones to train this time, `pretrained_stages` are saved as built (a public VQGAN), the others are loaded
-from <out_dir> (their weights must be there): the stages need not run in one go. Each stage checkpoints into <work_dir> every few minutes and resumes
-when rerun (a finished stage returns at once); when it finishes, its weights land in <out_dir>/<stage>.pth
-with <out_dir>/training_<stage>.json (data, steps, losses, wall time).
+from <out_dir> (their weights must be there): the stages need not run in one go. Each stage
+checkpoints into <work_dir> every few minutes and resumes when rerun (a finished stage returns at
+once); when it finishes, its weights land in <out_dir>/<stage>.pth with <out_dir>/training_<stage>.json
+(data, steps, losses, wall time).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def main(cfg: DictConfig) -> None:
         result = TRAINERS[stage](net, data, device, work_dir / f"{stage}.pt", **options)
         net = net.cpu()
         save_stage(out_dir, net, stage)
-        record = {"stage": stage, "config": OmegaConf.to_container(cfg, resolve=True), "data": data_label(run.data_root),
+        record = {"stage": stage, "config": OmegaConf.to_container(cfg, resolve=True),
+                  "data": data_label(run.data_root),
                   "n_crops": len(bank), "parameters": sum(p.numel() for p in net.stage_parameters(stage)),
                   "device": str(device), "torch": torch.__version__,
                   "machine": platform.processor() or platform.machine(), "steps": result.steps,

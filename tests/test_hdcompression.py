@@ -245,7 +245,8 @@ def test_cpu_recipe_stages_train_resume_and_load_separately(tmp_path):
                  "network.tokenizer.num_vq_embeddings=16", "network.tokenizer.norm_num_groups=4",
                  "network.dims={drv_dim:4,drv_width:8,drv_steps:4,enhancer_width:8,enhancer_blocks:1,"
                  "feature_widths:[8],predictor_dim:16,predictor_layers:1,heads:2}",
-                 f"data.root={train_dir}", "data.crop_size=64", "data.crops_per_image=1", "tokenizer_stage.crop_size=32",
+                 f"data.root={train_dir}", "data.crop_size=64", "data.crops_per_image=1",
+                 "tokenizer_stage.crop_size=32",
                  "tokenizer_stage.restart_every=1", *steps, "device=cpu", "threads=1",
                  f"out_dir={tmp_path / 'model'}", f"work_dir={tmp_path / 'work'}"]
     with initialize_config_dir(config_dir=str(REPO / "rdpbench" / "training" / "conf"), version_base="1.3"):

@@ -70,14 +70,31 @@ def psnr(mse: float) -> float:
     return -10 * math.log10(max(mse, 1e-10))
 
 
-def _optimizer(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+class StageLoop:
+    """What every stage shares: AdamW over the stage's parameters with warm-up + cosine decay, gradient
+    clipping, and a checkpoint of the net, the optimiser, the crop sampler and the stage's own draws."""
 
+    def __init__(self, net: Any, stage: str, bank: CropBank, checkpoint_path: Path | None, *, lr: float,
+                 warmup: float, checkpoint_minutes: float, seed_offset: int) -> None:
+        self.params = net.stage_parameters(stage)
+        self.optimizer = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.0)
+        self.lr, self.warmup = lr, warmup
+        self.draws = torch.Generator().manual_seed(int(bank.generator.initial_seed()) + seed_offset)
+        self.checkpoint = Checkpoint(checkpoint_path, checkpoint_minutes,
+                                     {"net": net, "optimizer": self.optimizer, "bank": GeneratorState(bank.generator),
+                                      "draws": GeneratorState(self.draws)})
 
-def _stage_checkpoint(path: Path | None, minutes: float, net: Any, optimizer: Any, bank: CropBank,
-                      draws: torch.Generator) -> Checkpoint:
-    return Checkpoint(path, minutes, {"net": net, "optimizer": optimizer, "bank": GeneratorState(bank.generator),
-                                      "draws": GeneratorState(draws)})
+    def update(self, loss: torch.Tensor, progress: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = warmup_cosine_lr(self.lr, progress, self.warmup)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+
+    def run(self, step: Any, *, max_steps: int, max_minutes: float, log_every: int, desc: str) -> TrainResult:
+        return run_steps(step, max_steps=max_steps, max_minutes=max_minutes, log_every=log_every,
+                         checkpoint=self.checkpoint, desc=desc)
 
 
 def random_subcrop(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -99,25 +116,19 @@ def train_tokenizer(net: Any, bank: CropBank, device: torch.device, checkpoint_p
 
     tokenizer = net.tokenizer.to(device).train()
     tokenizer.quantize.legacy = False  # VQ-VAE's weighting: beta on the commitment term (diffusers' default swaps it)
-    params = net.stage_parameters("tokenizer")
-    optimizer = _optimizer(params, lr)
-    draws = torch.Generator().manual_seed(int(bank.generator.initial_seed()) + 11)
-    checkpoint = _stage_checkpoint(checkpoint_path, checkpoint_minutes, net, optimizer, bank, draws)
+    loop = StageLoop(net, "tokenizer", bank, checkpoint_path, lr=lr, warmup=warmup,
+                     checkpoint_minutes=checkpoint_minutes, seed_offset=11)
+    draws = loop.draws
     used = torch.zeros(net.codebook_size, dtype=torch.bool)
 
     def step(i: int, progress: float) -> dict[str, float]:
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine_lr(lr, progress, warmup)
         x = random_subcrop(bank.batch(batch_size), crop_size, draws).to(device)
         latent = net.tokenizer_latent(x)
         z_q, vq_loss, (_, _, indices) = tokenizer.quantize(latent)
         out = decode_latent(tokenizer, z_q)
         mse = (out - (x * 2 - 1)).pow(2).mean() / 4  # in [0, 1] units
         loss = mse + vq_loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
+        loop.update(loss, progress)
         used[indices.flatten().cpu()] = True
         dead = int((~used).sum())
         if (i + 1) % restart_every == 0:
@@ -129,22 +140,18 @@ def train_tokenizer(net: Any, bank: CropBank, device: torch.device, checkpoint_p
             used.zero_()
         return {"loss": loss.item(), "psnr": psnr(mse.item()), "vq": vq_loss.item(), "unused_codes": dead}
 
-    return run_steps(step, max_steps=max_steps, max_minutes=max_minutes, log_every=log_every,
-                     checkpoint=checkpoint, desc="hdcompression tokenizer")
+    return loop.run(step, max_steps=max_steps, max_minutes=max_minutes, log_every=log_every,
+                    desc="hdcompression tokenizer")
 
 
 def train_enhancement(net: Any, lic: LICBank, device: torch.device, checkpoint_path: Path | None, *,
                       batch_size: int, max_steps: int, max_minutes: float, lr: float, warmup: float,
                       probe_weight: float, log_every: int, checkpoint_minutes: float) -> TrainResult:
     net.to(device).eval()
-    params = net.stage_parameters("enhancement")
-    optimizer = _optimizer(params, lr)
-    draws = torch.Generator().manual_seed(int(lic.bank.generator.initial_seed()) + 12)
-    checkpoint = _stage_checkpoint(checkpoint_path, checkpoint_minutes, net, optimizer, lic.bank, draws)
+    loop = StageLoop(net, "enhancement", lic.bank, checkpoint_path, lr=lr, warmup=warmup,
+                     checkpoint_minutes=checkpoint_minutes, seed_offset=12)
 
     def step(_: int, progress: float) -> dict[str, float]:
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine_lr(lr, progress, warmup)
         x, x_hat = (t.to(device) for t in lic.batch(batch_size))
         with torch.no_grad():
             target = net.indices(x)
@@ -152,29 +159,23 @@ def train_enhancement(net: Any, lic: LICBank, device: torch.device, checkpoint_p
         mse = (net.enhancer(x_hat, drvs.lic) - x).pow(2).mean()
         probe = F.cross_entropy(net.extractor.probe(x_hat, drvs.index, target.shape[-2:]), target)
         loss = 255 ** 2 * mse / 100 + probe_weight * probe
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
+        loop.update(loss, progress)
         return {"loss": loss.item(), "psnr_lic": psnr(mse.item()),
                 "psnr_base": psnr((x_hat - x).pow(2).mean().item()), "probe_ce": probe.item()}
 
-    return run_steps(step, max_steps=max_steps, max_minutes=max_minutes, log_every=log_every,
-                     checkpoint=checkpoint, desc="hdcompression enhancement")
+    return loop.run(step, max_steps=max_steps, max_minutes=max_minutes, log_every=log_every,
+                    desc="hdcompression enhancement")
 
 
 def train_drv(net: Any, lic: LICBank, device: torch.device, checkpoint_path: Path | None, *, batch_size: int,
               max_steps: int, max_minutes: float, lr: float, warmup: float, image_weight: float, log_every: int,
               checkpoint_minutes: float) -> TrainResult:
     net.to(device).eval()
-    params = net.stage_parameters("drv")
-    optimizer = _optimizer(params, lr)
-    draws = torch.Generator().manual_seed(int(lic.bank.generator.initial_seed()) + 13)
-    checkpoint = _stage_checkpoint(checkpoint_path, checkpoint_minutes, net, optimizer, lic.bank, draws)
+    loop = StageLoop(net, "drv", lic.bank, checkpoint_path, lr=lr, warmup=warmup,
+                     checkpoint_minutes=checkpoint_minutes, seed_offset=13)
+    draws = loop.draws
 
     def step(i: int, progress: float) -> dict[str, float]:
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine_lr(lr, progress, warmup)
         x, x_hat = (t.to(device) for t in lic.batch(batch_size))
         with torch.no_grad():
             target = net.extractor(x, x_hat)
@@ -182,15 +183,12 @@ def train_drv(net: Any, lic: LICBank, device: torch.device, checkpoint_path: Pat
         l1 = (sampled.lic - target.lic).abs().mean() + (sampled.index - target.index).abs().mean()
         mse = (x_lic - x).pow(2).mean()
         loss = l1 + image_weight * 255 ** 2 * mse / 100
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
+        loop.update(loss, progress)
         return {"loss": loss.item(), "l1": l1.item(), "psnr_lic": psnr(mse.item()),
                 "psnr_base": psnr((x_hat - x).pow(2).mean().item())}
 
-    return run_steps(step, max_steps=max_steps, max_minutes=max_minutes, log_every=log_every,
-                     checkpoint=checkpoint, desc="hdcompression drv diffusion")
+    return loop.run(step, max_steps=max_steps, max_minutes=max_minutes, log_every=log_every,
+                    desc="hdcompression drv diffusion")
 
 
 def random_known(shape: tuple[int, int, int], strides: Sequence[int], generator: torch.Generator) -> torch.Tensor:
@@ -209,14 +207,11 @@ def train_predictor(net: Any, lic: LICBank, device: torch.device, checkpoint_pat
                     checkpoint_minutes: float) -> TrainResult:
     net.to(device).eval()
     net.tokenizer.decoder.train()
-    params = net.stage_parameters("predictor")
-    optimizer = _optimizer(params, lr)
-    draws = torch.Generator().manual_seed(int(lic.bank.generator.initial_seed()) + 14)
-    checkpoint = _stage_checkpoint(checkpoint_path, checkpoint_minutes, net, optimizer, lic.bank, draws)
+    loop = StageLoop(net, "predictor", lic.bank, checkpoint_path, lr=lr, warmup=warmup,
+                     checkpoint_minutes=checkpoint_minutes, seed_offset=14)
+    draws = loop.draws
 
     def step(_: int, progress: float) -> dict[str, float]:
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine_lr(lr, progress, warmup)
         x, x_hat = (t.to(device) for t in lic.batch(batch_size))
         with torch.no_grad():
             target = net.indices(x)
@@ -226,17 +221,15 @@ def train_predictor(net: Any, lic: LICBank, device: torch.device, checkpoint_pat
         features = net.features(x_lic)
         logits = net.logits(target, known, features, drvs.index if use_drv else None)
         unknown = ~known
-        ce = F.cross_entropy(logits.permute(0, 2, 3, 1)[unknown], target[unknown]) if unknown.any() else logits.sum() * 0
+        ce = (F.cross_entropy(logits.permute(0, 2, 3, 1)[unknown], target[unknown]) if unknown.any()
+              else logits.sum() * 0)
         full = torch.where(known, target, logits.argmax(1).detach())
         mse = (net.reconstruct(full, features) - x).pow(2).mean()
         loss = ce + image_weight * 255 ** 2 * mse / 100
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
+        loop.update(loss, progress)
         accuracy = (full == target)[unknown].float().mean().item() if unknown.any() else 1.0
         return {"loss": loss.item(), "ce": ce.item(), "accuracy": accuracy, "psnr": psnr(mse.item()),
                 "psnr_lic": psnr((x_lic - x).pow(2).mean().item())}
 
-    return run_steps(step, max_steps=max_steps, max_minutes=max_minutes, log_every=log_every,
-                     checkpoint=checkpoint, desc="hdcompression predictor")
+    return loop.run(step, max_steps=max_steps, max_minutes=max_minutes, log_every=log_every,
+                    desc="hdcompression predictor")

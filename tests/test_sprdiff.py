@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -160,22 +158,10 @@ def shipped_model_present() -> bool:
 @pytest.mark.skipif(not shipped_model_present(), reason="the shipped sprdiff weights are not in this checkout")
 def test_shipped_model_decodes_identically_in_a_fresh_process(tmp_path):
     """run.py codec=sprdiff verify=isolated on a Kodak-sized crop of the shipped sample."""
-    from PIL import Image
+    from sample_runs import run_on_sample_crop
 
-    from rdpbench.data.images import load_image
-
-    sample = sorted((REPO / "rdpbench" / "data" / "sample").glob("*.png"))[0]
-    image, _ = load_image(sample)
-    folder = tmp_path / "images"
-    folder.mkdir()
-    Image.fromarray(image[:128, :192]).save(folder / "crop.png")
-    out = subprocess.run([sys.executable, "run.py", "codec=sprdiff", "dataset=folder", f"dataset.path={folder}",
-                          "codec.ops.rate=[2]", "codec.ops.steps=[0,4]", "verify=isolated", "device=cpu",
-                          f"results_dir={tmp_path / 'results'}"], cwd=REPO, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    from rdpbench.results.store import load_rows
-
-    rows = load_rows(tmp_path / "results")
+    rows = run_on_sample_crop(tmp_path, ["codec=sprdiff", "codec.ops.rate=[2]", "codec.ops.steps=[0,4]",
+                                         "verify=isolated", "device=cpu"])
     assert len(rows) == 2 and set(rows["verified"]) == {"isolated"}
     assert rows.loc[rows["op_label"] == "rate=2,steps=0", "bpp"].iloc[0] < 0.03
 

@@ -129,20 +129,22 @@ def run_steps(step: Callable[[int, float], dict[str, float]], *, max_steps: int,
     start = time.monotonic() - spent
     last_save = time.monotonic()
     running: dict[str, float] = {}
+    in_window = 0  # steps summed in `running` (fewer than log_every in the first window after a resume)
     with tqdm(total=max_steps, initial=done, desc=desc, mininterval=10, dynamic_ncols=True) as bar:
         while done < max_steps and time.monotonic() - start < budget:
             values = step(done, max(done / max_steps, (time.monotonic() - start) / budget))
             done += 1
             bar.update(1)
+            in_window += 1
             for key, value in values.items():
                 running[key] = running.get(key, 0.0) + value
             if done % log_every == 0:
                 entry = {"step": done, "minutes": (time.monotonic() - start) / 60,
-                         **{k: v / log_every for k, v in running.items()}}
+                         **{k: v / in_window for k, v in running.items()}}
                 log.append(entry)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k != "step"}, refresh=False)
                 tqdm.write(" ".join(f"{k}={v:.4g}" for k, v in entry.items()))
-                running = {}
+                running, in_window = {}, 0
             if checkpoint and time.monotonic() - last_save > checkpoint.every_minutes * 60:
                 checkpoint.save({"step": done, "seconds": time.monotonic() - start, "log": log})
                 last_save = time.monotonic()

@@ -17,7 +17,13 @@ from rdpbench.models.hdcompression.network import STAGE_MODULES, STAGES
 MODEL_DIR = Path(__file__).resolve().parent
 CONFIG_NAME = "config.json"
 #: the shipped files, checked on every load (a user's own model only if it pins digests)
-SHIPPED_SHA256: dict[str, str] = {}
+SHIPPED_SHA256 = {
+    CONFIG_NAME: "32d1886508979cbbe936423e6defed3fb728a2bd0157744eb6bb3af52384cd08",
+    "tokenizer.pth": "3975df1ea99b58efd265e9bfff51b0885f124b2cda5bad53d0e0551b2ec29469",
+    "enhancement.pth": "2e560b1dd143b4a76e1fe1c14046e27902739f74d2ff2f23ceeae79959670c4a",
+    "drv.pth": "99d9cf20ff4537634dccb37e2c33ea584614c7a5146b4466f73e619521ad0107",
+    "predictor.pth": "ebe468451b80e6b4a2e14964dbfe027615004cee3f7c8919c4cddf80b487f74f",
+}
 
 
 def weights_name(stage: str) -> str:

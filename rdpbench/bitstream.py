@@ -18,7 +18,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from rdpbench.errors import BitstreamError
+from rdpbench.errors import BitstreamError, ConfigError
 
 FORMAT_ID = 0xB  # high nibble of byte 0
 FORMAT_VERSION = 1  # low nibble of byte 0
@@ -26,6 +26,13 @@ MAX_DIMENSION = 1 << 20
 # 16384 x 16384: four times an 8K x 8K image; a header above it is refused before decoding.
 DEFAULT_MAX_PIXELS = 1 << 28
 MAX_CHECK_BYTES = 4
+
+
+def checked_check_bytes(n_bytes: int, codec: str) -> int:
+    """A codec's configured `check_bytes`, refused by name unless 0..MAX_CHECK_BYTES."""
+    if not 0 <= n_bytes <= MAX_CHECK_BYTES:
+        raise ConfigError(f"codec {codec!r}: check_bytes={n_bytes} not in 0..{MAX_CHECK_BYTES}")
+    return int(n_bytes)
 
 
 def check_value(data: bytes, n_bytes: int) -> bytes:

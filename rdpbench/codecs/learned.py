@@ -48,7 +48,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from rdpbench.bitstream import MAX_CHECK_BYTES, Header, check_value, read_varint, split_check, write_varint
+from rdpbench.bitstream import Header, check_value, checked_check_bytes, read_varint, split_check, write_varint
 from rdpbench.codecs.base import Codec, OperatingPoint
 from rdpbench.device import single_thread
 from rdpbench.errors import BitstreamError, CodecError, ConfigError, WeightsError
@@ -220,10 +220,8 @@ class CompressAIModelCodec(Codec):
     def __init__(self, ops=None, device: str = "cpu", check_bytes: int = DEFAULT_CHECK_BYTES) -> None:
         from rdpbench.device import torch_device
 
-        if not 0 <= check_bytes <= MAX_CHECK_BYTES:
-            raise ConfigError(f"codec {self.name!r}: check_bytes={check_bytes} not in 0..{MAX_CHECK_BYTES}")
+        self.check_bytes = checked_check_bytes(check_bytes, self.name)
         self.device = torch_device(device, f"codec {self.name!r}")
-        self.check_bytes = check_bytes
         self._nets: dict[tuple, Any] = {}
         self._host: dict[tuple, HostHyperPath] = {}
         super().__init__(ops)

@@ -20,8 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from rdpbench.bitstream import check_value, split_check
-from rdpbench.errors import BitstreamError, ConfigError
+from rdpbench.bitstream import check_value, checked_check_bytes, split_check
+from rdpbench.errors import BitstreamError
 from rdpbench.rcc.chunked import ChunkPlan, RCCSettings
 from rdpbench.rcc.index_coding import (Encoder, finish, guarded, kl_code_bits, read_indices, read_kl_codes, reader,
                                        write_indices, write_kl_codes)
@@ -52,9 +52,8 @@ class RCCContainer:
     """Writes and reads the side | rcc | check sections for tiles of known dimension."""
 
     def __init__(self, settings: RCCSettings, kl_levels: int, check_bytes: int, codec: str) -> None:
-        if not 0 <= check_bytes <= 4:
-            raise ConfigError(f"codec {codec!r}: check_bytes={check_bytes} not in 0..4")
-        self.settings, self.kl_levels, self.check_bytes, self.codec = settings, kl_levels, check_bytes, codec
+        self.settings, self.kl_levels, self.codec = settings, kl_levels, codec
+        self.check_bytes = checked_check_bytes(check_bytes, codec)
 
     def plan(self, kl_code: int, dim: int) -> ChunkPlan:
         """The chunk plan both sides derive from the transmitted (quantised) KL."""

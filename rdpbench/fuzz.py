@@ -47,8 +47,8 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 # label -> extra Hydra overrides (conf/codec/<label>.yaml). Every codec of the repository that needs
 # no GPU: the classical ones, the command-line ones (skipped with their reason when not installed),
-# the learned ones (sprdiff's shipped model with 2 diffusion steps, hdcompression's shipped model), and DiffC and dual with their
-# Gaussian denoisers on a short schedule.
+# the learned ones (sprdiff's shipped model with 2 diffusion steps, hdcompression's shipped model),
+# and DiffC and dual with their Gaussian denoisers on a short schedule.
 CODECS: dict[str, tuple[str, ...]] = {
     "jpeg": (), "jpeg444": (), "webp": (), "avif": (), "jpegxl": (), "jpeg2000": (), "heif": (),
     "resample_jpeg": (), "resample_webp": (), "resample_avif": (), "resample_jpegxl": (),

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rdpbench.bitstream import MAX_CHECK_BYTES, Header, check_value, read_varint, write_varint
+from rdpbench.bitstream import Header, check_value, checked_check_bytes, read_varint, write_varint
 from rdpbench.codecs.base import Codec, Knob, OperatingPoint
 from rdpbench.codecs.composite import SubStream, joined_knobs
 from rdpbench.codecs.registry import register_codec
@@ -51,6 +51,8 @@ class Analysed:
     """The encoder's per-image work at one LIC operating point."""
 
     lic_section: bytes
+    x_hat: np.ndarray  # the LIC section decoded
+    side: Decoded
     grid: tuple[int, int]
     indices: np.ndarray  # (h*w,) int32: the tokenizer's index map of the image
     pmf: np.ndarray  # (h*w, K): the prior of every index
@@ -74,13 +76,11 @@ class HDCompression(Codec):
 
         if not isinstance(lic, Codec):
             raise ConfigError(f"codec 'hdcompression': lic must be a codec (a config with _target_), got {type(lic)}")
-        if not 0 <= check_bytes <= MAX_CHECK_BYTES:
-            raise ConfigError(f"codec 'hdcompression': check_bytes={check_bytes} not in 0..{MAX_CHECK_BYTES}")
         self.lic = SubStream(lic, "lic", self.name)
         self.shipped = model is None
         self.model_dir = Path(model).expanduser() if model else pretrained.MODEL_DIR
         self.sha256 = dict(sha256) if sha256 else (dict(pretrained.SHIPPED_SHA256) if self.shipped else {})
-        self.seed, self.check_bytes = int(seed), int(check_bytes)
+        self.seed, self.check_bytes = int(seed), checked_check_bytes(check_bytes, self.name)
         self.device = torch_device(device, f"codec {self.name!r}")
         self._net: Any = None
         self._analysed: tuple[tuple, Analysed] | None = None
@@ -148,7 +148,7 @@ class HDCompression(Codec):
     def lattice(self, grid: tuple[int, int], stride: int, phase: int) -> Any:
         from rdpbench.models.hdcompression.predictor import lattice_mask
 
-        return lattice_mask(grid[0], grid[1], stride, divmod(phase, stride))
+        return lattice_mask(grid[0], grid[1], stride, divmod(phase, max(stride, 1)))
 
     def x_hat(self, lic_section: bytes, header: Header, op: OperatingPoint) -> np.ndarray:
         return self.lic.decode(lic_section, header, op)
@@ -167,11 +167,13 @@ class HDCompression(Codec):
             return self._analysed[1]
         height, width = image.shape[:2]
         lic_section = self.lic.write(image, op)
+        x_hat = self.x_hat(lic_section, self.header_for(width, height, op), op)
         with torch.no_grad():
-            side = self.decoded_side(self.x_hat(lic_section, self.header_for(width, height, op), op))
+            side = self.decoded_side(x_hat)
             indices = self.net.indices(self.padded(image))[0]
             pmf = self.prior(side, tuple(indices.shape))
-        result = Analysed(lic_section, tuple(indices.shape), indices.reshape(-1).cpu().numpy().astype(np.int32), pmf)
+        result = Analysed(lic_section, x_hat, side, tuple(indices.shape),
+                          indices.reshape(-1).cpu().numpy().astype(np.int32), pmf)
         self._analysed = (key, result)
         return result
 

@@ -31,13 +31,16 @@ from rdpbench.training.loop import Checkpoint, GeneratorState, TrainResult, run_
 
 class LICBank:
     """The crops of a CropBank with the LIC codec's decoded reconstruction of each at each op (uint8),
-    computed once and cached in `cache` (keyed by the codec config and the ops)."""
+    computed once and cached in `cache`, keyed by the codec config, the ops and the crops' own bytes
+    (another data root, crop size or seed is another key, never a stale pairing)."""
 
     def __init__(self, bank: CropBank, codec: Any, ops: Sequence[dict[str, Any]], cache: Path | None) -> None:
+        import hashlib
+
         from rdpbench.results.provenance import config_hash
 
-        key = {"codec": config_hash(codec.config()), "ops": [dict(op) for op in ops], "n": len(bank),
-               "seed": int(bank.generator.initial_seed())}
+        key = {"codec": config_hash(codec.config()), "ops": [dict(op) for op in ops],
+               "crops_sha256": hashlib.sha256(bank.crops.numpy().tobytes()).hexdigest()}
         self.bank, self.ops = bank, list(ops)
         if cache is not None and cache.is_file():
             saved = torch.load(cache, weights_only=False)

@@ -27,21 +27,15 @@ def measure(codec: Any, image: np.ndarray, step: float, strides: list[int]) -> d
     from rdpbench.codecs.learned import tensor_to_image
     from rdpbench.metrics.pixel import psnr
 
-    op = {"step": step, "stride": 2}
-    height, width = image.shape[:2]
-    header = codec.header_for(width, height, op)
-    x_hat = codec.x_hat(codec.lic.write(image, op), header, op)
-    out: dict[str, Any] = {"psnr_x_hat": psnr(image, x_hat)}
+    a = codec.analysed(image, {"step": step, "stride": 2})  # what the encoder computes (x_hat from the bytes)
+    side = a.side
+    out: dict[str, Any] = {"psnr_x_hat": psnr(image, a.x_hat),
+                           "psnr_x_hat_lic": psnr(image, tensor_to_image(side.x_lic, *image.shape[:2])),
+                           "prior_bits_per_index": float(-np.log2(a.pmf[np.arange(len(a.indices)), a.indices]).mean())}
+    target = torch.from_numpy(a.indices.astype(np.int64)).view(1, *a.grid).to(codec.device)
     with torch.no_grad():
-        side = codec.decoded_side(x_hat)
-        out["psnr_x_hat_lic"] = psnr(image, tensor_to_image(side.x_lic, height, width))
-        target = codec.net.indices(codec.padded(image))
-        grid = tuple(target.shape[1:])
-        pmf = codec.prior(side, grid)
-        flat = target.reshape(-1).cpu().numpy()
-        out["prior_bits_per_index"] = float(-np.log2(pmf[np.arange(len(flat)), flat]).mean())
         for stride in strides:
-            known = codec.lattice(grid, stride, 0)[None] if stride else torch.zeros((1, *grid), dtype=torch.bool)
+            known = codec.lattice(a.grid, stride, 0)[None].to(codec.device)
             for name, drv in (("drv", side.v_index), ("no_drv", None)):
                 predicted = codec.net.logits(target, known, side.features, drv).argmax(1)
                 out[f"accuracy_stride{stride}_{name}"] = float((predicted == target)[~known].float().mean())

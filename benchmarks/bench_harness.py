@@ -5,6 +5,9 @@ versus a bare loop that loads each image and calls the same encode, decode and m
 functions. Speedup: workers=2 versus workers=1 over the same tasks. Wall seconds, plus the
 CPU seconds (user + sys, worker processes included) and the load average around each
 part: on a shared machine the wall figures only mean something when the load is < 1 per core.
+Rounds alternate the order of the parts (forward, then backward), each in a fresh results
+directory, and every figure is the median over the rounds: one run of each varied by ~10 %
+between repeats on this machine, as much as the overhead being measured.
 Every part runs with one BLAS/OpenMP/torch thread per process (`threads=1`; the bare loop under the
 same limits): with the default (cpu_count // workers) one worker already keeps ~1.7 of 2 cores busy
 through the codecs' and MS-SSIM's threads, and the speedup would measure thread scaling instead.
@@ -17,9 +20,11 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from hydra import compose, initialize_config_dir
 
@@ -85,33 +90,43 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def measured(part, *args) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def measured(part: Callable[[], float]) -> dict[str, float]:
     load, cpu = os.getloadavg()[0], cpu_seconds()
-    wall = part(*args)
+    wall = part()
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu_seconds() - cpu, 2), "load_before": round(load, 2),
             "load_after": round(os.getloadavg()[0], 2)}
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: round(statistics.median(run[key] for run in runs), 2) for key in runs[0]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    runs: dict[str, list[dict[str, float]]] = {"direct": [], "harness_workers1": [], "harness_workers2": []}
     with tempfile.TemporaryDirectory() as tmp:
-        cfg1 = compose_cfg(f"{tmp}/w1", 1, args.images)
         from hydra.utils import instantiate
 
-        images = instantiate(cfg1.dataset).images()[: args.images]
-        direct = measured(direct_loop, cfg1, images)
-        harness = measured(timed_run, cfg1)
-        parallel = measured(timed_run, compose_cfg(f"{tmp}/w2", 2, args.images))
+        images = instantiate(compose_cfg(tmp, 1, args.images).dataset).images()[: args.images]
+        for index in range(args.rounds):
+            parts = {"direct": lambda: direct_loop(compose_cfg(tmp, 1, args.images), images),
+                     "harness_workers1": lambda: timed_run(compose_cfg(f"{tmp}/w1-{index}", 1, args.images)),
+                     "harness_workers2": lambda: timed_run(compose_cfg(f"{tmp}/w2-{index}", 2, args.images))}
+            for name in (parts if index % 2 == 0 else reversed(parts)):
+                runs[name].append(measured(parts[name]))
+                print(f"round {index + 1} {name}: {runs[name][-1]}", flush=True)
+    direct, harness, parallel = (medians(runs[name]) for name in runs)
     result = {"images": args.images, "codecs": "regress suite (jpeg, webp, avif, jpeg2000 x2 ops, resample_jpeg x1)",
-              "direct_loop_s": direct["wall_s"], "harness_workers1_s": harness["wall_s"],
+              "rounds": args.rounds, "direct_loop_s": direct["wall_s"], "harness_workers1_s": harness["wall_s"],
               "harness_overhead_pct": round(100 * (harness["wall_s"] / direct["wall_s"] - 1), 2),
               "harness_overhead_cpu_pct": round(100 * (harness["cpu_s"] / direct["cpu_s"] - 1), 2),
               "harness_workers2_s": parallel["wall_s"],
               "parallel_speedup": round(harness["wall_s"] / parallel["wall_s"], 3),
-              "cpu_count": os.cpu_count(), "parts": {"direct": direct, "harness_workers1": harness,
-                                                     "harness_workers2": parallel}}
+              "cpu_count": os.cpu_count(), "medians": {"direct": direct, "harness_workers1": harness,
+                                                       "harness_workers2": parallel}, "runs": runs}
     print(json.dumps(result, indent=1))
     out = REPO / "benchmarks" / "results" / "harness.json"
     out.parent.mkdir(parents=True, exist_ok=True)

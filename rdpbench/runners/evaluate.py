@@ -13,6 +13,7 @@ import json
 import os
 import time
 import traceback
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
@@ -143,7 +144,20 @@ def image_provenance(task: ImageTask, settings: RunSettings) -> dict[str, Any]:
             root, relative = name, path.relative_to(folder).as_posix()
             break
     return {"dataset_id": settings.dataset_id, "dataset_size": settings.dataset_size, "image_root": root,
-            "image_path": relative, "image_sha256": sha256_of(path), "data_root": str(roots["data_root"])}
+            "image_path": relative, "image_sha256": _file_sha256(str(path), *_identity(path)),
+            "data_root": str(roots["data_root"])}
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+@lru_cache(maxsize=1)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    """The digest of the last original hashed (tasks come image by image: its codecs share one
+    hashing), keyed by mtime and size too, so a file changed in between is hashed again."""
+    return sha256_of(Path(path))
 
 
 def _png(image: np.ndarray) -> bytes:

@@ -135,29 +135,25 @@ def image_provenance(task: ImageTask, settings: RunSettings) -> dict[str, Any]:
     root is: its dataset, its path relative to the data root (`image_root` "data_root"; the run's
     data root is kept too), to the installed package ("package": the shipped sample) or to its own
     folder, and its SHA-256."""
-    path = Path(task.image.path).resolve()
-    roots = {"data_root": Path(settings.data_root).expanduser().resolve(),
+    stat = os.stat(task.image.path)
+    return {"dataset_id": settings.dataset_id, "dataset_size": settings.dataset_size,
+            **_image_record(str(task.image.path), settings.data_root, stat.st_mtime_ns, stat.st_size)}
+
+
+@lru_cache(maxsize=1)
+def _image_record(image: str, data_root: str, mtime_ns: int, size: int) -> dict[str, str]:
+    """The last original's location and digest (tasks come image by image, so its codecs share one
+    hashing); mtime and size are in the key, so a file changed in between is hashed again."""
+    path = Path(image).resolve()
+    roots = {"data_root": Path(data_root).expanduser().resolve(),
              "package": Path(str(resources.files("rdpbench.data"))).resolve()}
     root, relative = str(path.parent), path.name
     for name, folder in roots.items():
         if path.is_relative_to(folder):
             root, relative = name, path.relative_to(folder).as_posix()
             break
-    return {"dataset_id": settings.dataset_id, "dataset_size": settings.dataset_size, "image_root": root,
-            "image_path": relative, "image_sha256": _file_sha256(str(path), *_identity(path)),
+    return {"image_root": root, "image_path": relative, "image_sha256": sha256_of(path),
             "data_root": str(roots["data_root"])}
-
-
-def _identity(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_mtime_ns, stat.st_size
-
-
-@lru_cache(maxsize=1)
-def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
-    """The digest of the last original hashed (tasks come image by image: its codecs share one
-    hashing), keyed by mtime and size too, so a file changed in between is hashed again."""
-    return sha256_of(Path(path))
 
 
 def _png(image: np.ndarray) -> bytes:
